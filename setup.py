@@ -1,0 +1,81 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Build one ``cloudkitty`` distribution: the base release plus the overlay.
+
+See ``overlay/build.py`` for how the tree is assembled and ``setup.cfg``
+``[overlay]`` for the base release it is assembled on.
+"""
+
+import os
+import pathlib
+import sys
+
+import setuptools
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from overlay import build  # noqa: E402
+
+
+def _requirements(path):
+    with open(path, encoding='utf-8') as f:
+        return [line.split('#', 1)[0].strip() for line in f
+                if line.split('#', 1)[0].strip()]
+
+
+def main():
+    settings = build.load_settings(HERE / 'setup.cfg')
+    try:
+        src, base = build.prepare(HERE, HERE / 'build', settings)
+    except build.OverlayError as exc:
+        sys.exit('error: %s' % exc)
+    meta = base.metadata
+    packages = setuptools.find_namespace_packages(
+        where=str(src), include=[build.PACKAGE, build.PACKAGE + '.*'])
+    # Every file that is not Python source (paste ini, gabbi YAML, alembic
+    # templates...) is shipped as the base wheel shipped it.
+    package_data = {}
+    for package in packages:
+        directory = src / package.replace('.', os.sep)
+        data = [p.name for p in directory.iterdir()
+                if p.is_file() and p.suffix not in ('.py', '.pyc')]
+        if data:
+            package_data[package] = data
+    entry_points = build.merge_entry_points(base.entry_points,
+                                            settings.entry_points)
+    setuptools.setup(
+        name=build.PACKAGE,
+        version=settings.version,
+        description=meta['Summary'],
+        long_description=meta.get_payload(),
+        long_description_content_type=meta.get(
+            'Description-Content-Type', 'text/x-rst'),
+        author=meta['Author'],
+        author_email=meta['Author-email'],
+        url=meta['Home-page'],
+        license='Apache-2.0',
+        classifiers=meta.get_all('Classifier') or [],
+        python_requires=meta['Requires-Python'],
+        install_requires=((meta.get_all('Requires-Dist') or []) +
+                          _requirements(HERE / 'requirements.txt')),
+        package_dir={'': os.path.relpath(src, HERE)},
+        packages=packages,
+        package_data=package_data,
+        scripts=[os.path.relpath(s, HERE) for s in base.scripts],
+        entry_points=entry_points,
+        zip_safe=False,
+    )
+
+
+if __name__ == '__main__':
+    main()
