@@ -1,0 +1,47 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Sphinx configuration of the Aetos collector overlay release notes."""
+
+# -- General ----------------------------------------------------------------
+
+# reno.sphinxext provides the ``release-notes`` directive, which reads the
+# notes from the git history of this repository.
+extensions = [
+    'openstackdocstheme',
+    'reno.sphinxext',
+]
+
+source_suffix = '.rst'
+master_doc = 'index'
+exclude_patterns = []
+pygments_style = 'native'
+
+project = 'CloudKitty Aetos collector release notes'
+copyright = '2026, OpenStack Foundation'
+
+# Release notes are not versioned documents, and setup.cfg holds the overlay
+# build settings rather than pbr metadata: do not let the theme guess.
+openstackdocs_auto_name = False
+openstackdocs_auto_version = False
+version = ''
+release = ''
+
+openstackdocs_repo_name = 'openstack/cloudkitty'
+openstackdocs_bug_project = 'cloudkitty'
+openstackdocs_bug_tag = 'aetos'
+openstackdocs_use_storyboard = False
+
+# -- HTML output --------------------------------------------------------------
+
+html_theme = 'openstackdocs'
+html_static_path = []
+htmlhelp_basename = 'cloudkitty-aetos-releasenotes'
