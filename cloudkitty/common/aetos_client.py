@@ -1,0 +1,272 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+#
+"""Prometheus API client that goes through Aetos with a Keystone token.
+
+Aetos is the Keystone-protected reverse proxy of Prometheus. Requests go
+out through python-observabilityclient on a keystoneauth adapter, so the
+token is fetched once, shared by every thread and renewed before it
+expires. Every failure leaves this module as PrometheusResponseError
+with a one-line message that names the cause and the fix.
+"""
+import datetime
+from urllib import parse
+
+from keystoneauth1 import exceptions as ks_exc
+from observabilityclient import prometheus_client as obs_prometheus
+from oslo_utils import timeutils
+
+from cloudkitty.common import prometheus_client_base
+
+PrometheusResponseError = prometheus_client_base.PrometheusResponseError
+excerpt = prometheus_client_base.excerpt
+
+NEWER_AETOS_NEEDED = 'Aetos 2.0.0 or newer is required'
+
+# Prometheus stamps samples with millisecond precision.
+_TIME_TOLERANCE = 0.001
+
+_STATUS_HINTS = {
+    400: 'Prometheus rejected the query (bad_data): check the metric '
+         'definition (extra_args, query_prefix, query_suffix)',
+    401: 'Aetos did not accept the Keystone token: its keystone_authtoken '
+         'section must point to the Keystone that CloudKitty uses',
+    403: 'the CloudKitty user needs the admin or service role on its '
+         'project to query Aetos for every project',
+    404: "the 'metric-storage' endpoint in the Keystone catalog must be "
+         "the root URL of Aetos",
+    422: 'Prometheus could not execute the query (execution): check the '
+         'metric definition',
+}
+_SERVER_HINT = 'check that Aetos is running and can reach Prometheus'
+
+
+def _describe_body(response):
+    """Prometheus' own words from an error answer, shortened.
+
+    Aetos wraps them in a WSME ``faultstring``; a Prometheus behind a
+    plain proxy sends ``errorType`` and ``error``.
+    """
+    if response is None:
+        return ''
+    try:
+        body = response.json()
+    except ValueError:
+        return excerpt(response.text)
+    if isinstance(body, dict):
+        if 'errorType' in body:
+            return excerpt('%s: %s' % (body['errorType'], body.get('error')))
+        if body.get('faultstring'):
+            return excerpt(body['faultstring'])
+        # Keystone and other OpenStack services.
+        if isinstance(body.get('error'), dict) and body['error'].get(
+                'message'):
+            return excerpt(body['error']['message'])
+    return excerpt(response.text)
+
+
+def describe_keystone_failure(auth, exc):
+    """Message for a failure to get a token from Keystone."""
+    where = 'Keystone at %s' % getattr(auth, 'auth_url', None)
+    if isinstance(exc, ks_exc.Unauthorized):
+        return ('%s refused the [collector_aetos] credentials (HTTP 401): '
+                'check the user, password, domains and project, and that '
+                'the password has not expired' % where)
+    if isinstance(exc, ks_exc.HttpError):
+        return ('%s answered HTTP %s when asked for a token (%s): check '
+                'Keystone and its logs'
+                % (where, exc.http_status, _describe_body(exc.response)))
+    if isinstance(exc, (ks_exc.ConnectionError, ks_exc.DiscoveryFailure)):
+        return ('%s could not be reached for a token (%s): check '
+                '[collector_aetos] auth_url and that Keystone is running'
+                % (where, type(exc).__name__))
+    return ('Authentication with %s failed (%s): check the '
+            '[collector_aetos] auth options' % (where, type(exc).__name__))
+
+
+class _VettingTransport(object):
+    """The HTTP "session" handed to observabilityclient.
+
+    The library overwrites ``verify`` on the session it is given and
+    picks http or https from it; giving it this wrapper keeps the TLS
+    settings of the keystoneauth session out of its reach. Answers are
+    checked here, while the body is still at hand to be quoted.
+    """
+
+    def __init__(self, adapter, url):
+        self._adapter = adapter
+        self._url = url
+        self.verify = None
+
+    def get(self, url, **kwargs):
+        response = self._adapter.get(url, **kwargs)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PrometheusResponseError(
+                'Aetos at %s answered HTTP %s with a body that is not JSON '
+                '(%s): the metric-storage endpoint must be the root URL of '
+                'Aetos' % (self._url, response.status_code,
+                           excerpt(response.text))) from exc
+        if not isinstance(body, dict) or 'status' not in body:
+            raise PrometheusResponseError(
+                'Aetos at %s answered JSON that is not a Prometheus result '
+                '(%s): the metric-storage endpoint must be the root URL of '
+                'Aetos' % (self._url, excerpt(response.text)))
+        if body['status'] == 'error':
+            raise PrometheusResponseError(
+                'Aetos at %s passed on a Prometheus error: %s: %s'
+                % (self._url, body.get('errorType'),
+                   excerpt(body.get('error'))))
+        return response
+
+
+class AetosClient(prometheus_client_base.PrometheusClientBase):
+    """Query Prometheus through Aetos.
+
+    :param adapter: keystoneauth1 Adapter carrying the session (auth,
+                    TLS, timeout) and the retry settings; safe to share
+                    between threads
+    :param url: Aetos root URL, as found in the Keystone catalog
+    """
+
+    def __init__(self, adapter, url):
+        self.url = url.rstrip('/')
+        self._adapter = adapter
+        parts = parse.urlsplit(self.url)
+        transport = _VettingTransport(adapter, self.url)
+        self._api = obs_prometheus.PrometheusAPIClient(
+            parts.netloc, transport, parts.path.strip('/'))
+        # The library builds https URLs when "verify" is truthy; the real
+        # certificate checks are those of the keystoneauth session.
+        self._api.set_ca_cert(parts.scheme == 'https')
+
+    def _authenticate(self):
+        """Make sure a token is at hand before talking to Aetos.
+
+        keystoneauth renews the token ahead of its expiry, so Keystone
+        failures surface here and are not mistaken for Aetos ones.
+        """
+        try:
+            self._adapter.get_token()
+        except ks_exc.ClientException as exc:
+            raise PrometheusResponseError(describe_keystone_failure(
+                self._adapter.session.auth, exc)) from exc
+
+    def _get(self, endpoint, params):
+        self._authenticate()
+        where = 'Aetos at %s' % self.url
+        try:
+            # observabilityclient's public query() cannot pass "time";
+            # Aetos itself calls the same method.
+            return self._api._get(endpoint, params)
+        except obs_prometheus.PrometheusAPIClientError as exc:
+            raise PrometheusResponseError(
+                '%s answered HTTP %s where 200 was expected'
+                % (where, exc.resp.status_code)) from exc
+        except ks_exc.HttpError as exc:
+            raise PrometheusResponseError(
+                self._describe_http_error(exc)) from exc
+        except ks_exc.ConnectTimeout as exc:
+            limit = self._adapter.session.timeout
+            raise PrometheusResponseError(
+                '%s did not answer %s: check the load of Aetos and '
+                'Prometheus or raise [collector_aetos] timeout' % (
+                    where, 'within %g s' % limit if limit else 'in time')
+            ) from exc
+        except ks_exc.SSLError as exc:
+            raise PrometheusResponseError(
+                'TLS with %s failed: check [collector_aetos] cafile, '
+                'certfile, keyfile and insecure' % where) from exc
+        except ks_exc.ConnectFailure as exc:
+            raise PrometheusResponseError(
+                '%s could not be connected to: check that Aetos is running '
+                "and that the 'metric-storage' endpoint in the Keystone "
+                'catalog is right' % where) from exc
+        except ks_exc.ClientException as exc:
+            raise PrometheusResponseError(
+                'Request to %s failed (%s)'
+                % (where, type(exc).__name__)) from exc
+
+    def _describe_http_error(self, exc):
+        if not (exc.url or '').startswith(self.url + '/'):
+            # Renewing the token after a 401 from Aetos went to Keystone.
+            return describe_keystone_failure(self._adapter.session.auth, exc)
+        status = exc.http_status
+        detail = _describe_body(exc.response)
+        answer = 'Aetos at %s answered HTTP %s (%s)' % (self.url, status,
+                                                        detail)
+        if (status == 400 and 'Unknown argument' in detail
+                and 'time' in detail):
+            return ('%s: %s; older releases cannot evaluate a query at a '
+                    'given time' % (answer, NEWER_AETOS_NEEDED))
+        hint = _STATUS_HINTS.get(status)
+        if hint is None and status >= 500:
+            hint = _SERVER_HINT
+        return '%s: %s' % (answer, hint) if hint else answer
+
+    def get_instant(self, query, time=None, timeout=None):
+        params = {'query': query}
+        if time is not None:
+            params['time'] = time
+        if timeout is not None:
+            params['timeout'] = timeout
+        answer = self._get(self.INSTANT_QUERY_ENDPOINT, params)
+        data = answer.get('data')
+        if not isinstance(data, dict) or 'result' not in data:
+            raise PrometheusResponseError(
+                'Aetos at %s answered without a query result: %s'
+                % (self.url, excerpt(answer)))
+        if time is not None:
+            self._check_evaluation_time(data, time)
+        return answer
+
+    def _check_evaluation_time(self, data, time):
+        """Refuse a result evaluated at another time than requested.
+
+        Aetos before 2.0.0, or a proxy dropping the parameter, evaluates
+        at "now": its data would be rated for the wrong period.
+        """
+        wanted = _unix_time(time)
+        if wanted is None:
+            return
+        if data.get('resultType') == 'vector':
+            stamps = [sample['value'][0] for sample in data['result']]
+        elif data.get('resultType') in ('scalar', 'string'):
+            stamps = data['result'][:1]
+        else:
+            return
+        for stamp in stamps:
+            if abs(float(stamp) - wanted) > _TIME_TOLERANCE:
+                raise PrometheusResponseError(
+                    'Aetos at %s evaluated the query at Unix time %s, not at '
+                    'the requested %s: %s' % (self.url, stamp, time,
+                                              NEWER_AETOS_NEEDED))
+
+
+def _unix_time(value):
+    """Unix time of an RFC 3339 string, a datetime or a number."""
+    if isinstance(value, datetime.datetime):
+        moment = value
+    else:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+        try:
+            moment = timeutils.parse_isotime(value)
+        except (TypeError, ValueError):
+            return None
+    if moment.tzinfo is None:
+        # CloudKitty's naive datetimes are UTC.
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()

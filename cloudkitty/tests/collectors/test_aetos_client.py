@@ -1,0 +1,144 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+#
+import datetime
+
+from keystoneauth1 import adapter as ks_adapter
+from keystoneauth1.identity import v3 as ks_v3
+from keystoneauth1 import session as ks_session
+
+from cloudkitty.common import aetos_client
+from cloudkitty.common import prometheus_client_base
+from cloudkitty import tests
+from cloudkitty.tests.collectors import aetos_fakes
+
+QUERY = 'sum(instance_up) by (project_id)'
+
+
+class AetosClientTest(tests.TestCase):
+    """AetosClient on a real keystoneauth session, network faked."""
+
+    def setUp(self):
+        super(AetosClientTest, self).setUp()
+        self.network = aetos_fakes.use_fake_network(self)
+
+    def _client(self, url=aetos_fakes.AETOS_PUBLIC, verify=True):
+        auth = ks_v3.Password(
+            auth_url=aetos_fakes.KEYSTONE_URL, username='cloudkitty',
+            password=aetos_fakes.PASSWORD, user_domain_id='default',
+            project_name='service', project_domain_id='default')
+        self.ks_session = ks_session.Session(auth=auth, verify=verify,
+                                             timeout=30)
+        adapter = ks_adapter.Adapter(self.ks_session,
+                                     service_type='metric-storage')
+        return aetos_client.AetosClient(adapter, url)
+
+    def test_is_a_prometheus_client(self):
+        self.assertIsInstance(self._client(),
+                              prometheus_client_base.PrometheusClientBase)
+
+    def test_get_instant_returns_the_decoded_answer(self):
+        body = aetos_fakes.vector([({'project_id': 'p1'}, '3')])
+        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
+
+        answer = self._client().get_instant(QUERY, '2026-03-01T11:00:00Z',
+                                            timeout='20s')
+
+        self.assertEqual(body, answer)
+        request = self.network.last_request
+        self.assertEqual({'query': QUERY, 'time': '2026-03-01T11:00:00Z',
+                          'timeout': '20s'},
+                         aetos_fakes.query_params(request))
+        self.assertEqual('GET', request.method)
+        self.assertEqual(aetos_fakes.TOKEN_ID, request.headers['X-Auth-Token'])
+        self.assertEqual(30, request.timeout)
+
+    def test_no_time_no_check(self):
+        body = aetos_fakes.vector([({}, '3')], at=1)
+        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
+
+        self.assertEqual(body, self._client().get_instant(QUERY))
+        self.assertEqual({'query': QUERY},
+                         aetos_fakes.query_params(self.network.last_request))
+
+    def test_time_forms(self):
+        self.network.get(aetos_fakes.AETOS_QUERY_URL,
+                         json=aetos_fakes.vector([({}, '1')]))
+        client = self._client()
+        for moment in (aetos_fakes.END, aetos_fakes.END.isoformat(),
+                       '2026-03-01T12:00:00+01:00', aetos_fakes.END_UNIX,
+                       str(aetos_fakes.END_UNIX),
+                       aetos_fakes.END.replace(tzinfo=datetime.timezone.utc)):
+            client.get_instant(QUERY, moment)
+        self.assertRaises(aetos_client.PrometheusResponseError,
+                          client.get_instant, QUERY,
+                          '2026-03-01T11:00:01+00:00')
+
+    def test_scalar_time_checked(self):
+        self.network.get(aetos_fakes.AETOS_QUERY_URL, json={
+            'status': 'success',
+            'data': {'resultType': 'scalar', 'result': [1.0, '1']}})
+        error = self.assertRaises(aetos_client.PrometheusResponseError,
+                                  self._client().get_instant, 'vector(1)',
+                                  aetos_fakes.END_UNIX)
+        self.assertIn('Aetos 2.0.0 or newer is required', str(error))
+
+    def test_empty_result_cannot_be_checked(self):
+        body = aetos_fakes.vector([])
+        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
+        self.assertEqual(body, self._client().get_instant(
+            QUERY, aetos_fakes.END_UNIX))
+
+    def test_url_with_port_and_no_path(self):
+        self.network.get('http://[2001:db8::5]:3180/api/v1/query',
+                         json=aetos_fakes.vector([]))
+        self._client('http://[2001:db8::5]:3180/').get_instant(QUERY)
+        self.assertEqual('http://[2001:db8::5]:3180/api/v1/query',
+                         self.network.last_request.url.split('?')[0])
+
+    def test_https_endpoint_keeps_session_tls_settings(self):
+        self.network.get('https://aetos.test/prom/api/v1/query',
+                         json=aetos_fakes.vector([]))
+        self._client('https://aetos.test/prom',
+                     verify='/etc/ssl/ca.pem').get_instant(QUERY)
+        self.assertEqual('/etc/ssl/ca.pem', self.ks_session.verify)
+        self.assertEqual('/etc/ssl/ca.pem', self.network.last_request.verify)
+
+    def test_plain_http_endpoint_keeps_session_tls_settings(self):
+        # The same session also talks to Keystone, maybe over https.
+        self.network.get(aetos_fakes.AETOS_QUERY_URL,
+                         json=aetos_fakes.vector([]))
+        self._client(verify='/etc/ssl/ca.pem').get_instant(QUERY)
+        self.assertEqual('/etc/ssl/ca.pem', self.ks_session.verify)
+        [token_request] = aetos_fakes.token_requests(self.network)
+        self.assertEqual('/etc/ssl/ca.pem', token_request.verify)
+        self.assertEqual(aetos_fakes.AETOS_QUERY_URL,
+                         self.network.last_request.url.split('?')[0])
+
+    def test_status_code_other_than_200(self):
+        self.network.get(aetos_fakes.AETOS_QUERY_URL, status_code=203,
+                         json=aetos_fakes.vector([]))
+        error = self.assertRaises(aetos_client.PrometheusResponseError,
+                                  self._client().get_instant, QUERY)
+        self.assertEqual('Aetos at http://aetos.test/metric-storage answered '
+                         'HTTP 203 where 200 was expected', str(error))
+
+
+class ExcerptTest(tests.TestCase):
+
+    def test_short_text_kept_on_one_line(self):
+        self.assertEqual('a b c', prometheus_client_base.excerpt('a\n b\tc'))
+
+    def test_long_text_cut(self):
+        cut = prometheus_client_base.excerpt('y' * 1000)
+        self.assertEqual(200, len(cut))
+        self.assertTrue(cut.endswith('...'))
