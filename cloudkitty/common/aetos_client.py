@@ -47,7 +47,8 @@ _STATUS_HINTS = {
     422: 'Prometheus could not execute the query (execution): check the '
          'metric definition',
 }
-_SERVER_HINT = 'check that Aetos is running and can reach Prometheus'
+_SERVER_HINT = ('check that Aetos is running and can reach Keystone and '
+                'Prometheus')
 
 
 def _describe_body(response):

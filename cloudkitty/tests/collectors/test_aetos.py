@@ -323,7 +323,7 @@ class AetosFetchErrorTest(tests.TestCase):
         self.assertEqual(
             AETOS + " answered HTTP 500 (HTTPConnectionPool(host='localhost', "
             "port=9090): Max retries exceeded): check that Aetos is running "
-            "and can reach Prometheus",
+            "and can reach Keystone and Prometheus",
             self._fail(**self._fault(
                 500, "HTTPConnectionPool(host='localhost', port=9090): Max "
                      "retries exceeded")))
@@ -332,7 +332,7 @@ class AetosFetchErrorTest(tests.TestCase):
         message = self._fail(status_code=502, text='x' * 5000)
         self.assertEqual(
             AETOS + ' answered HTTP 502 (' + 'x' * 197 + '...): check that '
-            'Aetos is running and can reach Prometheus', message)
+            'Aetos is running and can reach Keystone and Prometheus', message)
 
     def test_connection_refused(self):
         self.assertEqual(

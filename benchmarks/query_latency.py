@@ -1,0 +1,210 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""What collecting through Aetos costs, against Prometheus in the same run.
+
+Starts the functional stack (Keystone, Aetos, Prometheus on 127.0.0.1) and
+interleaves, round after round, the same instant query sent five ways:
+
+* raw HTTP to Prometheus on a keep-alive session (the baseline);
+* raw HTTP to Aetos on a keep-alive session with one fixed token;
+* PrometheusCollector.fetch_all;
+* AetosCollector.fetch_all from one thread;
+* AetosCollector.fetch_all from 8 threads sharing one collector.
+
+Interleaving spreads any drift of the machine over every variant. It prints
+the median and 95th percentile latency of each, as ratios to the baseline,
+and how many requests reached Keystone per 1,000 queries through Aetos.
+Figures, not a pass/fail verdict: run it with ``tox -e bench``.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+
+import requests
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
+
+from cloudkitty import collector  # noqa: E402
+from cloudkitty.collector import aetos  # noqa: E402,F401
+
+from functional import base  # noqa: E402
+from functional import stack as stack_mod  # noqa: E402
+
+PERIOD = 3600
+THREADS = 8
+METRIC = 'ck_instance_up'
+METRICS = {'metrics': {METRIC: {
+    'unit': 'instance', 'groupby': ['resource_id'],
+    'metadata': ['flavor_name'],
+    'extra_args': {'aggregation_method': 'max'}}}}
+
+
+def _utc(timestamp):
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+
+
+def _percentile(values, fraction):
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _keystone_token_requests(stack):
+    """Token requests and validations Keystone has logged so far."""
+    with open(stack.logs['keystone'], errors='replace') as log:
+        return sum(1 for line in log if '/v3/auth/tokens' in line)
+
+
+class Bench(object):
+
+    def __init__(self, stack, workdir):
+        self.stack = stack
+        data = stack.dataset
+        self.periods = [
+            (data.project_ids[name], data.hour(h), data.hour(h + 1))
+            for name in sorted(stack.projects) for h in range(6)]
+        metrics_file = os.path.join(workdir, 'metrics.yml')
+        with open(metrics_file, 'w') as out:
+            yaml.safe_dump(METRICS, out)
+        sections = {
+            'collect': {'collector': 'aetos', 'period': PERIOD,
+                        'metrics_conf': metrics_file},
+            'collector_prometheus': {
+                'prometheus_url': stack.prometheus_url + '/api/v1'},
+            'collector_aetos': stack.collector_options(),
+        }
+        base.load_config(sections, workdir)
+        self.aetos = collector.get_collector()
+        sections['collect']['collector'] = 'prometheus'
+        base.load_config(sections, workdir)
+        self.prometheus = collector.get_collector()
+        self.http = requests.Session()
+        self.token = stack.token()
+        self.samples = {}
+        self.aetos_queries = 0
+
+    def _query(self, index):
+        project_id, start, end = self.periods[index % len(self.periods)]
+        query = self.prometheus.build_query(
+            self.prometheus.conf, METRIC, _utc(start), _utc(end),
+            'project_id', project_id, ['resource_id', 'project_id'],
+            ['flavor_name'])
+        return query, end
+
+    def _timed(self, name, func, *args):
+        started = time.perf_counter()
+        result = func(*args)
+        self.samples.setdefault(name, []).append(
+            time.perf_counter() - started)
+        return result
+
+    def raw(self, url, index, headers=None):
+        query, end = self._query(index)
+        answer = self.http.get(url + '/api/v1/query',
+                               params={'query': query, 'time': end},
+                               headers=headers, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def fetch(self, chosen, index):
+        project_id, start, end = self.periods[index % len(self.periods)]
+        return chosen.fetch_all(METRIC, _utc(start), _utc(end), project_id)
+
+    def round(self, index, pool):
+        steps = [
+            ('prometheus HTTP', self.raw, self.stack.prometheus_url, index),
+            ('aetos HTTP, fixed token', self.raw, self.stack.aetos_url,
+             index, {'X-Auth-Token': self.token}),
+            ('PrometheusCollector', self.fetch, self.prometheus, index),
+            ('AetosCollector', self.fetch, self.aetos, index),
+            ('AetosCollector x%d threads' % THREADS, None),
+        ]
+        random.shuffle(steps)
+        for name, func, *args in steps:
+            if func is not None:
+                self._timed(name, func, *args)
+                self.aetos_queries += 'aetos' in name.lower()
+                continue
+            futures = [pool.submit(self._timed, name, self.fetch, self.aetos,
+                                   index + k) for k in range(THREADS)]
+            for future in futures:
+                future.result()
+            self.aetos_queries += THREADS
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--rounds', type=int, default=200,
+                        help='queries per variant (x%d for the threaded '
+                             'one); default 200' % THREADS)
+    parser.add_argument('--warmup', type=int, default=10,
+                        help='rounds run first and not counted')
+    args = parser.parse_args(argv)
+    random.seed(42)
+    workdir = tempfile.mkdtemp(prefix='ck-bench-')
+    with stack_mod.Stack() as stack:
+        bench = Bench(stack, workdir)
+        with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
+            for index in range(args.warmup):
+                bench.round(index, pool)
+            bench.samples.clear()
+            keystone_before = _keystone_token_requests(stack)
+            bench.aetos_queries = 0
+            started = time.monotonic()
+            for index in range(args.rounds):
+                bench.round(index, pool)
+            wall = time.monotonic() - started
+            keystone = _keystone_token_requests(stack) - keystone_before
+        report(bench, keystone, wall, args.rounds)
+    return 0
+
+
+def report(bench, keystone, wall, rounds):
+    baseline = bench.samples['prometheus HTTP']
+    base_median = statistics.median(baseline)
+    base_p95 = _percentile(baseline, 0.95)
+    print()
+    print('%d interleaved rounds in %.1f s, %s' % (
+        rounds, wall, datetime.datetime.now(datetime.timezone.utc)
+        .strftime('%Y-%m-%d %H:%M UTC')))
+    header = '%-28s %6s %10s %8s %10s %8s' % (
+        'variant', 'n', 'median ms', 'x base', 'p95 ms', 'x base')
+    print(header)
+    print('-' * len(header))
+    order = ['prometheus HTTP', 'aetos HTTP, fixed token',
+             'PrometheusCollector', 'AetosCollector',
+             'AetosCollector x%d threads' % THREADS]
+    for name in order:
+        values = bench.samples[name]
+        median = statistics.median(values)
+        p95 = _percentile(values, 0.95)
+        print('%-28s %6d %10.2f %8.2f %10.2f %8.2f' % (
+            name, len(values), median * 1000, median / base_median,
+            p95 * 1000, p95 / base_p95))
+    print()
+    print('Keystone token requests and validations: %d for %d queries '
+          'through Aetos = %.1f per 1,000' % (
+              keystone, bench.aetos_queries,
+              1000.0 * keystone / max(1, bench.aetos_queries)))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
