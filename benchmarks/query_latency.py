@@ -99,6 +99,7 @@ class Bench(object):
         self.http = requests.Session()
         self.token = stack.token()
         self.samples = {}
+        self.batches = []
         self.aetos_queries = 0
 
     def _query(self, index):
@@ -143,10 +144,12 @@ class Bench(object):
                 self._timed(name, func, *args)
                 self.aetos_queries += 'aetos' in name.lower()
                 continue
+            started = time.perf_counter()
             futures = [pool.submit(self._timed, name, self.fetch, self.aetos,
                                    index + k) for k in range(THREADS)]
             for future in futures:
                 future.result()
+            self.batches.append(time.perf_counter() - started)
             self.aetos_queries += THREADS
 
 
@@ -161,19 +164,27 @@ def main(argv=None):
     random.seed(42)
     workdir = tempfile.mkdtemp(prefix='ck-bench-')
     with stack_mod.Stack() as stack:
+        keystone_start = _keystone_token_requests(stack)
         bench = Bench(stack, workdir)
         with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
             for index in range(args.warmup):
                 bench.round(index, pool)
             bench.samples.clear()
+            del bench.batches[:]
             keystone_before = _keystone_token_requests(stack)
+            warmup_queries = bench.aetos_queries
             bench.aetos_queries = 0
             started = time.monotonic()
             for index in range(args.rounds):
                 bench.round(index, pool)
             wall = time.monotonic() - started
-            keystone = _keystone_token_requests(stack) - keystone_before
-        report(bench, keystone, wall, args.rounds)
+            keystone_end = _keystone_token_requests(stack)
+        report(bench, keystone_end - keystone_before, wall, args.rounds)
+        print('Including start-up and warm-up: %d for %d queries (the '
+              'benchmark\'s fixed token, the collector\'s token, and '
+              'Aetos validating each once per worker)' % (
+                  keystone_end - keystone_start,
+                  warmup_queries + bench.aetos_queries))
     return 0
 
 
@@ -199,9 +210,14 @@ def report(bench, keystone, wall, rounds):
         print('%-28s %6d %10.2f %8.2f %10.2f %8.2f' % (
             name, len(values), median * 1000, median / base_median,
             p95 * 1000, p95 / base_p95))
+    serial = bench.samples['AetosCollector']
     print()
-    print('Keystone token requests and validations: %d for %d queries '
-          'through Aetos = %.1f per 1,000' % (
+    print('AetosCollector throughput: %.0f queries/s from one thread, '
+          '%.0f queries/s from %d threads sharing it' % (
+              len(serial) / sum(serial),
+              THREADS * len(bench.batches) / sum(bench.batches), THREADS))
+    print('Keystone token requests and validations while measured: %d for '
+          '%d queries through Aetos = %.1f per 1,000' % (
               keystone, bench.aetos_queries,
               1000.0 * keystone / max(1, bench.aetos_queries)))
 
