@@ -1,0 +1,121 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""What a deployer does: upgrade a stock CloudKitty, use it, uninstall it.
+
+One fresh virtualenv goes through the whole life cycle, so the test takes a
+minute or so (pip's cache makes the downloads cheap after the first run).
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from overlay import build  # noqa: E402
+
+CONSTRAINTS = REPO / 'constraints' / 'upper-constraints-2026.1.txt'
+
+# Printed by the venv's Python after the upgrade.
+INSPECT = """
+import importlib.metadata as md, json
+dist = md.distribution('cloudkitty')
+groups = {}
+for ep in dist.entry_points:
+    groups.setdefault(ep.group, []).append(ep.name)
+import cloudkitty.orchestrator, cloudkitty.api.app
+print(json.dumps({'version': dist.version,
+                  'groups': {g: sorted(n) for g, n in groups.items()}}))
+"""
+
+
+class TestInstallLifeCycle(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = pathlib.Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.venv = self.tmp / 'venv'
+        subprocess.run([sys.executable, '-m', 'venv', str(self.venv)],
+                       check=True)
+        self.python = str(self.venv / 'bin' / 'python')
+        self.site = pathlib.Path(subprocess.run(
+            [self.python, '-c', 'import sysconfig; '
+             'print(sysconfig.get_paths()["purelib"])'],
+            check=True, stdout=subprocess.PIPE, text=True).stdout.strip())
+        self.source = self.tmp / 'source'
+        shutil.copytree(REPO, self.source, ignore=shutil.ignore_patterns(
+            '.git', '.tox', '.stack', 'build', '__pycache__'))
+        self.env = dict(os.environ)
+        self.env.pop('PIP_CONSTRAINT', None)
+        settings = build.load_settings(REPO / 'setup.cfg')
+        cached = (REPO / 'build' / 'base-wheels' /
+                  build.wheel_name(settings.base_version))
+        if cached.is_file():
+            self.env[build.BASE_WHEEL_ENV] = str(cached)
+        self.base_version = settings.base_version
+        self.version = settings.version
+
+    def pip(self, *args):
+        result = subprocess.run(
+            [self.python, '-m', 'pip', '--quiet',
+             '--disable-pip-version-check', *args],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, timeout=900)
+        self.assertEqual(0, result.returncode, result.stdout[-3000:])
+
+    def installed(self):
+        return sorted(p.name for p in self.site.iterdir()
+                      if p.name.lower().startswith('cloudkitty'))
+
+    def test_upgrade_use_uninstall(self):
+        self.pip('install', '-c', str(CONSTRAINTS),
+                 'cloudkitty==%s' % self.base_version)
+        stock = self.inspect('cloudkitty.collector.prometheus')
+        self.assertEqual(self.base_version, stock['version'])
+
+        self.pip('install', '-c', str(CONSTRAINTS), str(self.source))
+        ours = self.inspect('cloudkitty.collector.aetos')
+        self.assertEqual(self.version, ours['version'])
+        self.assertEqual(['cloudkitty', 'cloudkitty-%s.dist-info'
+                          % self.version], self.installed())
+        # Every entry point of the base release is still there, plus ours.
+        for group, names in stock['groups'].items():
+            self.assertLessEqual(set(names), set(ours['groups'][group]),
+                                 group)
+        self.assertIn('aetos', ours['groups']['cloudkitty.collector.backends'])
+        self.assertIn('cloudkitty.collector.aetos',
+                      ours['groups']['oslo.config.opts'])
+        processor = subprocess.run(
+            [str(self.venv / 'bin' / 'cloudkitty-processor'), '--help'],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.assertEqual(0, processor.returncode, processor.stdout)
+
+        self.pip('uninstall', '--yes', 'cloudkitty')
+        self.assertEqual([], self.installed())
+        scripts = [p.name for p in (self.venv / 'bin').iterdir()
+                   if p.name.startswith('cloudkitty')]
+        self.assertEqual([], scripts)
+
+    def inspect(self, module):
+        """Version and entry points, after importing ``module``."""
+        result = subprocess.run(
+            [self.python, '-c', 'import %s\n%s' % (module, INSPECT)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=str(self.tmp))
+        self.assertEqual(0, result.returncode, result.stderr[-3000:])
+        return json.loads(result.stdout)
