@@ -14,18 +14,24 @@ ensure_tox() {
     export PATH="$TOOLS_VENV/bin:$PATH"
 }
 
-# Prometheus and promtool come from Debian's package; the tests run the
-# binary themselves, so the package's own service is not needed.
-ensure_prometheus() {
-    if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
-        return
-    fi
+# Debian packages the functional tests and the demo run themselves, each on
+# its own data directory: Prometheus and promtool for the metrics, MariaDB
+# for CloudKitty's database (the hashmap migrations do not run on sqlite).
+# The packages' own services are not needed.
+ensure_services() {
+    local missing=()
+    command -v prometheus >/dev/null && command -v promtool >/dev/null ||
+        missing+=(prometheus)
+    [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null ||
+        missing+=(mariadb-server)
+    [ ${#missing[@]} -eq 0 ] && return
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-        echo "bootstrap: install Debian's 'prometheus' package (as root:" \
-             "apt-get install prometheus) and run again" >&2
+        echo "bootstrap: install Debian's ${missing[*]} (as root: apt-get" \
+             "install ${missing[*]}) and run again" >&2
         exit 1
     fi
-    echo "bootstrap: installing Debian's prometheus package"
+    echo "bootstrap: installing Debian's ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}" >/dev/null
 }

@@ -1,0 +1,250 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""A real cloudkitty-processor rating the planted usage.
+
+Each test gives the processor a database of its own (MariaDB), a
+cloudkitty.conf with the Keystone fetcher and one collector, hashmap
+prices and scope states starting at the first planted hour, runs it until
+every rated project is rated up to the last planted hour, and reads the
+rated data back through CloudKitty's storage API. Every rated point must
+be one the planted data implies, rated once, with the quantity and price
+computed here from the dataset and the price list.
+
+The figures (processor wall time, periods and projects rated, totals) are
+attached to each test as ``figures`` and printed:
+``stestr last --all-attachments`` shows them.
+"""
+
+import collections
+import datetime
+import decimal
+import itertools
+import time
+
+import testtools
+from testtools import content
+
+from functional import base
+from functional import cloudkitty_env
+from functional import dataset as planted
+
+PROCESSOR_TIMEOUT = 180
+LOG_LINES = 200
+
+PRICE_PRECISION = cloudkitty_env.PRICE_PRECISION
+
+_DB_NAMES = itertools.count()
+
+
+class ProcessorTest(testtools.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super(ProcessorTest, cls).setUpClass()
+        cls.stack = base.shared_stack()
+        cls.mariadb = cloudkitty_env.MariaDB()
+        cls.mariadb.setUp()
+        data = cls.stack.dataset
+        cls.scopes = sorted(cls.stack.projects.values())
+        cls.names = {pid: name for name, pid in data.project_ids.items()}
+        cls.first = datetime.datetime.fromtimestamp(
+            data.start, cloudkitty_env.UTC)
+        cls.last = datetime.datetime.fromtimestamp(
+            data.hour(planted.HOURS - 1), cloudkitty_env.UTC)
+        cls.expected = cloudkitty_env.expected_points(data, cls.scopes)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mariadb.cleanUp()
+        super(ProcessorTest, cls).tearDownClass()
+
+    def setUp(self):
+        super(ProcessorTest, self).setUp()
+        self.addOnException(self._attach_stack_logs)
+
+    def _attach_stack_logs(self, exc_info):
+        for name in ('keystone', 'aetos'):
+            self.addDetail('%s.log' % name, content.text_content(
+                cloudkitty_env.tail(self.stack.logs[name], LOG_LINES)))
+
+    def env(self, collector, **kwargs):
+        env = self.useFixture(cloudkitty_env.CloudKittyEnv.from_stack(
+            self.stack, self.mariadb, collector,
+            name='ck_%s_%d' % (collector, next(_DB_NAMES)), **kwargs))
+        # Runs before the environment (and its log) is removed.
+        self.addCleanup(self._attach_log, env)
+        return env
+
+    def _attach_log(self, env):
+        self.addDetail('cloudkitty-processor.log', content.text_content(
+            cloudkitty_env.tail(env.log_file, LOG_LINES)))
+
+    def figures(self, label, lines):
+        text = '\n'.join(['%s:' % label] + ['  ' + line for line in lines])
+        self.addDetail('figures', content.text_content(text))
+        print(text)
+
+    def totals(self, points):
+        """{(project name, metric): (quantity, price)} over the points."""
+        totals = collections.defaultdict(
+            lambda: [decimal.Decimal(0), decimal.Decimal(0)])
+        for (scope, _begin, metric, _groups), (qty, price) in points.items():
+            total = totals[(self.names[scope], metric)]
+            total[0] += qty
+            total[1] += price
+        return {key: tuple(value) for key, value in totals.items()}
+
+    def period_prices(self, points):
+        """{(project name, period start): price} over the points."""
+        prices = collections.defaultdict(decimal.Decimal)
+        for (scope, begin, _metric, _groups), (_qty, price) in points.items():
+            prices[(self.names[scope], begin)] += price
+        return dict(prices)
+
+    def assertClose(self, expected, actual, what):
+        if not cloudkitty_env.price_matches(expected, actual):
+            self.fail('%s: expected %s, got %s' % (what, expected, actual))
+
+    def assertRatedExactly(self, report):
+        """Every expected point rated once, nothing else, right prices."""
+        rated, duplicates = cloudkitty_env.rated_points(report)
+        self.assertEqual([], cloudkitty_env.compare_points(
+            self.expected, rated, duplicates))
+        # The same, summed per project and metric and per project and
+        # period, as a reader of the rated data would see it.
+        expected_totals = self.totals(self.expected)
+        rated_totals = self.totals(rated)
+        self.assertEqual(sorted(expected_totals), sorted(rated_totals))
+        for key, (qty, price) in expected_totals.items():
+            self.assertEqual(qty, rated_totals[key][0], 'total of %s' %
+                             (key,))
+            self.assertClose(price, rated_totals[key][1],
+                             'total price of %s' % (key,))
+        expected_periods = self.period_prices(self.expected)
+        rated_periods = self.period_prices(rated)
+        self.assertEqual(sorted(expected_periods), sorted(rated_periods))
+        for key, price in expected_periods.items():
+            self.assertClose(price, rated_periods[key],
+                             'price of period %s' % (key,))
+        # Every rated project rated up to the last planted hour; nothing
+        # else known to CloudKitty.
+        self.assertEqual(sorted(self.scopes), sorted(report['states']))
+        for scope, state in report['states'].items():
+            self.assertGreaterEqual(state, self.last, scope)
+        return rated
+
+    def run_and_check(self, collector):
+        env = self.env(collector)
+        wall = env.run_processor(self.last, PROCESSOR_TIMEOUT)
+        report = env.report()
+        rated = self.assertRatedExactly(report)
+        self.figures('%s collector' % collector, [
+            'processor wall time: %.1fs' % wall,
+            'periods x projects rated: %d x %d' % (planted.HOURS,
+                                                   len(self.scopes)),
+            'rated points: %d' % len(rated),
+        ] + ['%s %s: qty %s, price %s' % (project, metric, qty,
+                                          price.quantize(PRICE_PRECISION))
+             for (project, metric), (qty, price)
+             in sorted(self.totals(rated).items())])
+        return rated
+
+    def test_aetos_collector_rates_planted_usage(self):
+        self.run_and_check('aetos')
+
+    def test_prometheus_collector_rates_planted_usage(self):
+        self.run_and_check('prometheus')
+
+    def test_aetos_outage_loses_nothing(self):
+        """Aetos down mid-run: failed periods are retried, none is lost.
+
+        The processor is frozen (SIGSTOP) once it has rated a first period,
+        Aetos is stopped, and the processor resumes against a dead Aetos:
+        each project still behind fails its next period and keeps its
+        state. Aetos comes back, SIGHUP starts a new pass, and the rated
+        data must then be exactly the planted usage, each point once.
+        """
+        env = self.env('aetos')
+        processor = cloudkitty_env.Processor(env)
+        self.addCleanup(processor.stop)
+        self.addCleanup(self._ensure_aetos)
+        processor.start()
+        processor.wait(
+            lambda states: any(states[s] >= self.first for s in states),
+            PROCESSOR_TIMEOUT, 'a first rated period')
+        processor.pause()
+        paused = env.states()
+        behind = sorted(s for s in self.scopes if paused[s] < self.last)
+        self.assertNotEqual([], behind, 'every project was rated before '
+                                        'Aetos could be stopped')
+        self.stack.stop_service('aetos')
+        down_at = time.monotonic()
+        processor.fail_fast = False
+        processor.resume()
+
+        def failed(scope):
+            return 'Error processing scope %s' % scope in processor.log()
+
+        processor.wait(lambda states: all(failed(s) for s in behind),
+                       PROCESSOR_TIMEOUT,
+                       'a failed pass on %s' % ', '.join(behind))
+        down = env.states()
+        # At most the period in flight when the processor was frozen, its
+        # data already collected, may have been recorded since.
+        period = datetime.timedelta(seconds=cloudkitty_env.PERIOD)
+        for scope in self.scopes:
+            self.assertLessEqual(down[scope], paused[scope] + period, scope)
+        errors = [line.split('CollectError: ', 1)[1]
+                  for line in processor.errors() if 'CollectError: ' in line]
+        self.assertTrue(any(self.stack.aetos_url in line
+                            for line in errors),
+                        'no collection error naming Aetos (%s):\n%s' % (
+                            self.stack.aetos_url,
+                            '\n'.join(processor.errors()[:20])))
+        failures = processor.log().count('Error processing scope')
+        # Nothing moves while Aetos stays down.
+        time.sleep(2)
+        self.assertEqual(down, env.states())
+        outage = time.monotonic() - down_at
+
+        self.stack.start_service('aetos')
+        # From here on, any error is a failure again.
+        processor.mark_log()
+        processor.fail_fast = True
+        processor.reload()
+        processor.wait_for(self.last, PROCESSOR_TIMEOUT)
+        wall = processor.elapsed()
+        processor.stop()
+        rated = self.assertRatedExactly(env.report())
+        self.figures('Aetos outage', [
+            'processor wall time: %.1fs (Aetos down %.1fs)' % (wall, outage),
+            'projects behind when Aetos stopped: %d of %d' % (
+                len(behind), len(self.scopes)),
+            'states when frozen: %s' % self._hours(paused),
+            'states with Aetos down: %s' % self._hours(down),
+            'failed scope passes: %d' % failures,
+            'error seen: %s' % errors[0],
+            'rated points: %d' % len(rated),
+        ])
+
+    def _ensure_aetos(self):
+        """Leave the shared stack as found, whatever the test did."""
+        if 'aetos' not in self.stack.pids():
+            self.stack.start_service('aetos')
+
+    def _hours(self, states):
+        """Planted hours rated per project, for the figures."""
+        return ', '.join(
+            '%s=%d' % (self.names[scope],
+                       (states[scope] - self.first) //
+                       datetime.timedelta(hours=1) + 1)
+            for scope in sorted(states, key=self.names.get))
