@@ -42,7 +42,8 @@ class TestRealConfiguration(unittest.TestCase):
         self.assertEqual('keystone', localrc['CLOUDKITTY_FETCHER'])
         self.assertEqual('aetos', localrc['CLOUDKITTY_COLLECTOR'])
         self.assertEqual(
-            {'cloudkitty', 'aetos', 'devstack-plugin-prometheus'},
+            {'cloudkitty', 'aetos', 'devstack-plugin-prometheus',
+             'cloudkitty-aetos'},
             set(jobs[name]['vars']['devstack_plugins']))
         (_, project), = config.of_type('project')
         self.assertIn(name, project['check']['jobs'])
