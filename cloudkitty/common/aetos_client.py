@@ -19,6 +19,7 @@ expires. Every failure leaves this module as PrometheusResponseError
 with a one-line message that names the cause and the fix.
 """
 import datetime
+import re
 from urllib import parse
 
 from keystoneauth1 import exceptions as ks_exc
@@ -47,6 +48,12 @@ _STATUS_HINTS = {
     422: 'Prometheus could not execute the query (execution): check the '
          'metric definition',
 }
+_HTML_TAG = re.compile(r'<[^>]*>')
+
+# OpenSSL's own words inside the text of a TLS failure, such as
+# "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...".
+_OPENSSL_REASON = re.compile(r'\[SSL: [A-Z0-9_]+\] (.+?)\s*(?:\(_ssl\.c|$)')
+
 _SERVER_HINT = ('check that Aetos is running and can reach Keystone and '
                 'Prometheus')
 
@@ -54,8 +61,9 @@ _SERVER_HINT = ('check that Aetos is running and can reach Keystone and '
 def _describe_body(response):
     """Prometheus' own words from an error answer, shortened.
 
-    Aetos wraps them in a WSME ``faultstring``; a Prometheus behind a
-    plain proxy sends ``errorType`` and ``error``.
+    Aetos wraps them in a WSME ``faultstring``, itself inside an
+    ``error_message`` object; a Prometheus behind a plain proxy sends
+    ``errorType`` and ``error``.
     """
     if response is None:
         return ''
@@ -63,6 +71,9 @@ def _describe_body(response):
         body = response.json()
     except ValueError:
         return excerpt(response.text)
+    if isinstance(body, dict) and isinstance(body.get('error_message'),
+                                             dict):
+        body = body['error_message']
     if isinstance(body, dict):
         if 'errorType' in body:
             return excerpt('%s: %s' % (body['errorType'], body.get('error')))
@@ -72,7 +83,17 @@ def _describe_body(response):
         if isinstance(body.get('error'), dict) and body['error'].get(
                 'message'):
             return excerpt(body['error']['message'])
+        # keystonemiddleware in front of Aetos (webob's JSON error page,
+        # whose text carries HTML line breaks).
+        if isinstance(body.get('message'), str) and body['message']:
+            return excerpt(_HTML_TAG.sub(' ', body['message']))
     return excerpt(response.text)
+
+
+def _tls_reason(exc):
+    """`` (<what OpenSSL said>)`` for a TLS failure, or nothing."""
+    found = _OPENSSL_REASON.search(getattr(exc, 'message', None) or '')
+    return ' (%s)' % excerpt(found.group(1), 120) if found else ''
 
 
 def describe_keystone_failure(auth, exc):
@@ -186,8 +207,9 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
             ) from exc
         except ks_exc.SSLError as exc:
             raise PrometheusResponseError(
-                'TLS with %s failed: check [collector_aetos] cafile, '
-                'certfile, keyfile and insecure' % where) from exc
+                'TLS with %s failed%s: check [collector_aetos] cafile, '
+                'certfile, keyfile and insecure'
+                % (where, _tls_reason(exc))) from exc
         except ks_exc.ConnectFailure as exc:
             raise PrometheusResponseError(
                 '%s could not be connected to: check that Aetos is running '
@@ -228,30 +250,53 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
                 'Aetos at %s answered without a query result: %s'
                 % (self.url, excerpt(answer)))
         if time is not None:
-            self._check_evaluation_time(data, time)
+            self._check_evaluation_time(query, data, time)
         return answer
 
-    def _check_evaluation_time(self, data, time):
+    def _check_evaluation_time(self, query, data, time):
         """Refuse a result evaluated at another time than requested.
 
         Aetos before 2.0.0, or a proxy dropping the parameter, evaluates
-        at "now": its data would be rated for the wrong period.
+        at "now": its data would be rated for the wrong period. An empty
+        vector carries no time at all (and a past period evaluated at
+        "now" is often empty), so it is checked with a second query that
+        always carries one: the count of the same query as a scalar.
+        Wrapping the query itself, rather than asking for ``time()``,
+        keeps the check valid where Aetos rewrites the metric selectors
+        of users limited to their own project.
         """
         wanted = _unix_time(time)
         if wanted is None:
             return
-        if data.get('resultType') == 'vector':
-            stamps = [sample['value'][0] for sample in data['result']]
-        elif data.get('resultType') in ('scalar', 'string'):
-            stamps = data['result'][:1]
-        else:
+        stamps = _evaluation_times(data)
+        if stamps is None:
             return
+        if not stamps:
+            probe = self._get(self.INSTANT_QUERY_ENDPOINT, {
+                'query': 'scalar(count((%s)))' % query, 'time': time})
+            stamps = _evaluation_times(probe.get('data'))
+            if not stamps:
+                raise PrometheusResponseError(
+                    'Aetos at %s answered a query for its evaluation time '
+                    'without one (%s): the empty result cannot be trusted '
+                    'to be for the requested %s' % (
+                        self.url, excerpt(probe), time))
         for stamp in stamps:
             if abs(float(stamp) - wanted) > _TIME_TOLERANCE:
                 raise PrometheusResponseError(
                     'Aetos at %s evaluated the query at Unix time %s, not at '
                     'the requested %s: %s' % (self.url, stamp, time,
                                               NEWER_AETOS_NEEDED))
+
+
+def _evaluation_times(data):
+    """Evaluation times stamped on an instant result, None if no such."""
+    kind = data.get('resultType') if isinstance(data, dict) else None
+    if kind == 'vector':
+        return [sample['value'][0] for sample in data['result']]
+    if kind in ('scalar', 'string'):
+        return data['result'][:1]
+    return None
 
 
 def _unix_time(value):

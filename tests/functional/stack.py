@@ -68,6 +68,10 @@ ServicesBase = collections.namedtuple(
 """Versions of the services and the upper-constraints to install with."""
 
 BASES = {
+    # Aetos 1.x predates the "time" parameter: kept to prove the collector
+    # refuses it (functional.test_aetos_versions).
+    '2025.2': ServicesBase(
+        '28.1.0', '1.0.0', 'upper-constraints-2025.2.txt'),
     '2026.1': ServicesBase(
         '29.1.0', '2.0.0', 'upper-constraints-2026.1.txt'),
     'master-2026-08': ServicesBase(
@@ -172,9 +176,11 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def http(method, url, body=None, token=None, params=None,
-         timeout=HTTP_TIMEOUT):
+         timeout=HTTP_TIMEOUT, context=None):
     """Send one request and return a ``Response``, errors included.
 
+    :param context: ``ssl.SSLContext`` checking an https server (the
+                    system's trusted CAs when None)
     :raises OSError: when the server cannot be reached
     """
     if params:
@@ -189,7 +195,12 @@ def http(method, url, body=None, token=None, params=None,
     request = urllib.request.Request(url, data=data, headers=headers,
                                      method=method)
     try:
-        with _OPENER.open(request, timeout=timeout) as answer:
+        opener = _OPENER
+        if context is not None:
+            opener = urllib.request.build_opener(
+                urllib.request.ProxyHandler({}),
+                urllib.request.HTTPSHandler(context=context))
+        with opener.open(request, timeout=timeout) as answer:
             return Response(answer.status, dict(answer.headers),
                             answer.read())
     except urllib.error.HTTPError as exc:
@@ -209,15 +220,15 @@ def base_name():
 def venv_path(base=None):
     """Where the services virtualenv of a base (name) lives.
 
-    ``$AETOS_STACK_VENV`` when set, else ``.stack/venv`` in the repo for
-    the default base and ``.stack/venv-<base>`` for another one, so that
-    trying another base never rebuilds a virtualenv a running stack uses.
+    ``$AETOS_STACK_VENV`` (default ``.stack/venv`` in the repo) for the
+    default base and the same path suffixed ``-<base>`` for another one, so
+    that trying another base never rebuilds a virtualenv a running stack
+    uses.
     """
-    if os.environ.get('AETOS_STACK_VENV'):
-        return os.environ['AETOS_STACK_VENV']
+    root = (os.environ.get('AETOS_STACK_VENV') or
+            os.path.join(REPO, '.stack', 'venv'))
     name = base or base_name()
-    suffix = '' if name == DEFAULT_BASE else '-' + name
-    return os.path.join(REPO, '.stack', 'venv' + suffix)
+    return root if name == DEFAULT_BASE else root + '-' + name
 
 
 def ensure_venv(path=None, base=None, python=None):
@@ -297,8 +308,9 @@ class Service(object):
     """
 
     def __init__(self, name, argv, log_path, ready_url, env=None, cwd=None,
-                 ready_status=(200,)):
+                 ready_status=(200,), ssl_context=None):
         self.name = name
+        self.ssl_context = ssl_context
         self.argv = argv
         self.log_path = log_path
         self.ready_url = ready_url
@@ -341,7 +353,8 @@ class Service(object):
                                  % (self.name, self.proc.returncode,
                                     self.log_path, _tail(self.log_path)))
             try:
-                last = http('GET', self.ready_url, timeout=10).status
+                last = http('GET', self.ready_url, timeout=10,
+                            context=self.ssl_context).status
                 if last in self.ready_status:
                     return
             except OSError as exc:
@@ -654,6 +667,76 @@ class Stack(object):
         """PIDs of the running services, by name."""
         return {name: service.pid
                 for name, service in self.services.items() if service.pid}
+
+    # Changes made by tests.
+
+    def keystone_request(self, method, path, body=None,
+                         expect=(200, 201, 204)):
+        """Call Keystone's v3 API as admin; return the ``Response``.
+
+        :raises StackError: on an answer whose status is not in ``expect``
+        """
+        return self._keystone(method, path, body, expect=expect)
+
+    def add_endpoint(self, url, region, interface='public'):
+        """Register ``url`` as a ``metric-storage`` endpoint of a region.
+
+        The region is created when missing. Tests use a region of their
+        own, so that the collectors of other tests (configured for
+        ``self.region``) never see the endpoint.
+
+        :returns: the endpoint's ID, for ``remove_endpoint()``
+        """
+        self.keystone_request('POST', '/regions', {'region': {'id': region}},
+                              expect=(201, 409))
+        return self.keystone_request('POST', '/endpoints', {
+            'endpoint': {'service_id': self.service_id,
+                         'interface': interface, 'region_id': region,
+                         'url': url}}).json()['endpoint']['id']
+
+    def remove_endpoint(self, endpoint_id, region=None):
+        """Delete an endpoint, then its region if one is named."""
+        self.keystone_request('DELETE', '/endpoints/%s' % endpoint_id,
+                              expect=(204, 404))
+        if region is not None:
+            self.keystone_request('DELETE', '/regions/%s' % region,
+                                  expect=(204, 404))
+
+    def start_extra_aetos(self, name, certfile=None, keyfile=None,
+                          ssl_context=None):
+        """Start another Aetos with the same settings, on a port of its own.
+
+        With ``certfile`` and ``keyfile`` it serves HTTPS; ``ssl_context``
+        must then trust that certificate, for the readiness check. The
+        process is not registered in the catalog (see ``add_endpoint()``)
+        and is not stopped by ``stop()``: the caller stops it (it is also
+        stopped when the test process exits).
+
+        :returns: the started ``Service``; its ``url`` is Aetos' root URL
+        """
+        home = os.path.join(self.workdir, name)
+        shutil.copytree(os.path.join(self.workdir, 'aetos', '.aetos'),
+                        os.path.join(home, '.aetos'))
+        port = _free_ports(1)[0]
+        gunicorn_conf = self._gunicorn_conf(
+            home, name, 'aetos.wsgi.api:application', port, 1)
+        scheme = 'http'
+        if certfile:
+            scheme = 'https'
+            with open(gunicorn_conf, 'a') as out:
+                out.write('certfile = %r\nkeyfile = %r\n'
+                          % (certfile, keyfile))
+        url = '%s://%s:%s' % (scheme, HOST, port)
+        self.logs[name] = os.path.join(self.workdir, name + '.log')
+        service = Service(
+            name, [self._venv_bin('gunicorn')], self.logs[name], url + '/',
+            env=_clean_env(HOME=home,
+                           GUNICORN_CMD_ARGS='--config %s' % gunicorn_conf),
+            cwd=home, ssl_context=ssl_context)
+        service.url = url
+        atexit.register(service.stop)
+        service.start()
+        return service
 
     # Keystone.
 

@@ -17,6 +17,7 @@ the configuration, asks the fake Keystone for a token and reads the
 catalog from it, and the clients build their real HTTP requests.
 """
 import datetime
+import re
 from urllib import parse
 
 from keystoneauth1 import fixture as ks_fixture
@@ -110,6 +111,27 @@ def vector(samples, at=END_UNIX):
 def query_params(request):
     """Query string of a recorded request, with case and order intact."""
     return dict(parse.parse_qsl(parse.urlsplit(request.url).query))
+
+
+TIME_CHECK_PREFIX = 'scalar(count(('
+
+
+def is_time_check(request):
+    """Whether a request is AetosClient's evaluation time check."""
+    return query_params(request).get('query', '').startswith(
+        TIME_CHECK_PREFIX)
+
+
+def answer_time_checks(network, at=END_UNIX):
+    """Answer the time checks of empty results as evaluated at ``at``.
+
+    Prometheus gives ``scalar(count(...))`` of an empty vector as NaN
+    stamped with the evaluation time. requests-mock tries the latest
+    registration first: call this after registering the other answers.
+    """
+    network.get(re.compile('/api/v1/query'), additional_matcher=is_time_check,
+                json={'status': 'success',
+                      'data': {'resultType': 'scalar', 'result': [at, 'NaN']}})
 
 
 def token_requests(network):

@@ -95,6 +95,7 @@ class AetosCollectorSetupTest(tests.TestCase):
         found = self._start(**settings)
         self.network.get(re.compile('/api/v1/query'),
                          json=aetos_fakes.vector([]))
+        aetos_fakes.answer_time_checks(self.network)
         found.fetch_all('instance_up', aetos_fakes.START, aetos_fakes.END,
                         SCOPE)
         return self.network.last_request.url.split('?')[0]
@@ -169,6 +170,7 @@ class AetosCollectorSetupTest(tests.TestCase):
         found = self._start(timeout=7, insecure=True)
         self.network.get(aetos_fakes.AETOS_QUERY_URL,
                          json=aetos_fakes.vector([]))
+        aetos_fakes.answer_time_checks(self.network)
         found.fetch_all('instance_up', aetos_fakes.START, aetos_fakes.END,
                         SCOPE)
         self.assertEqual(7, self.network.last_request.timeout)
@@ -181,11 +183,13 @@ class AetosCollectorSetupTest(tests.TestCase):
             {'exc': requests.exceptions.ConnectionError},
             {'status_code': 503, 'text': 'busy'},
             {'json': aetos_fakes.vector([])}])
+        aetos_fakes.answer_time_checks(self.network)
         self.assertEqual([], found.fetch_all(
             'instance_up', aetos_fakes.START, aetos_fakes.END, SCOPE))
         self.assertEqual(3, len([
             r for r in self.network.request_history
-            if r.url.startswith(aetos_fakes.AETOS_QUERY_URL)]))
+            if r.url.startswith(aetos_fakes.AETOS_QUERY_URL) and
+            not aetos_fakes.is_time_check(r)]))
 
     def test_no_retry_by_default(self):
         found = self._start()
@@ -200,6 +204,7 @@ class AetosCollectorSetupTest(tests.TestCase):
         found = self._start(cafile='/etc/ssl/aetos-ca.pem')
         self.network.get(aetos_fakes.AETOS_QUERY_URL,
                          json=aetos_fakes.vector([]))
+        aetos_fakes.answer_time_checks(self.network)
         found.fetch_all('instance_up', aetos_fakes.START, aetos_fakes.END,
                         SCOPE)
         self.assertEqual(60, self.network.last_request.timeout)
@@ -263,9 +268,12 @@ class AetosFetchErrorTest(tests.TestCase):
 
     @staticmethod
     def _fault(status, text):
+        # The body real Aetos (2.0.0) sends: WSME's fault inside an
+        # "error_message" object.
         return {'status_code': status,
-                'json': {'faultcode': 'Client', 'faultstring': text,
-                         'debuginfo': None}}
+                'json': {'error_message': {'faultcode': 'Client',
+                                           'faultstring': text,
+                                           'debuginfo': None}}}
 
     def test_401(self):
         self.assertEqual(
@@ -303,6 +311,17 @@ class AetosFetchErrorTest(tests.TestCase):
                 400, '[400] invalid parameter "query": 1:9: parse error: '
                      'unexpected "}"')))
 
+    def test_400_bare_wsme_fault(self):
+        self.assertEqual(
+            AETOS + ' answered HTTP 400 ([400] invalid parameter "query": '
+            '1:9: parse error: unexpected "}"): Prometheus rejected the query '
+            '(bad_data): check the metric definition (extra_args, '
+            'query_prefix, query_suffix)',
+            self._fail(status_code=400, json={
+                'faultcode': 'Client', 'debuginfo': None,
+                'faultstring': '[400] invalid parameter "query": 1:9: parse '
+                               'error: unexpected "}"'}))
+
     def test_400_from_aetos_1(self):
         self.assertEqual(
             AETOS + ' answered HTTP 400 (Unknown argument: "time"): Aetos '
@@ -327,6 +346,20 @@ class AetosFetchErrorTest(tests.TestCase):
             self._fail(**self._fault(
                 500, "HTTPConnectionPool(host='localhost', port=9090): Max "
                      "retries exceeded")))
+
+    def test_503_keystone_unavailable_to_aetos(self):
+        # keystonemiddleware's answer when Aetos cannot validate a token.
+        self.assertEqual(
+            AETOS + ' answered HTTP 503 (The server is currently unavailable. '
+            'Please try again at a later time. The Keystone service is '
+            'temporarily unavailable.): check that Aetos is running and can '
+            'reach Keystone and Prometheus',
+            self._fail(status_code=503, json={
+                'message': 'The server is currently unavailable. Please try '
+                           'again at a later time.<br /><br />\nThe '
+                           'Keystone service is temporarily unavailable.\n\n',
+                'code': '503 Service Unavailable',
+                'title': 'Service Unavailable'}))
 
     def test_long_body_is_cut(self):
         message = self._fail(status_code=502, text='x' * 5000)
@@ -356,6 +389,18 @@ class AetosFetchErrorTest(tests.TestCase):
             'TLS with ' + AETOS + ' failed: check [collector_aetos] cafile, '
             'certfile, keyfile and insecure',
             self._fail(exc=requests.exceptions.SSLError))
+
+    def test_tls_failure_quotes_openssl(self):
+        self.assertEqual(
+            'TLS with ' + AETOS + ' failed (certificate verify failed: '
+            'self-signed certificate): check [collector_aetos] cafile, '
+            'certfile, keyfile and insecure',
+            self._fail(exc=requests.exceptions.SSLError(
+                "HTTPSConnectionPool(host='aetos.test', port=443): Max "
+                "retries exceeded with url: /api/v1/query (Caused by "
+                "SSLError(SSLCertVerificationError(1, '[SSL: "
+                "CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                "self-signed certificate (_ssl.c:1006)')))")))
 
     def test_body_not_json(self):
         self.assertEqual(

@@ -92,11 +92,69 @@ class AetosClientTest(tests.TestCase):
                                   aetos_fakes.END_UNIX)
         self.assertIn('Aetos 2.0.0 or newer is required', str(error))
 
-    def test_empty_result_cannot_be_checked(self):
+    def test_empty_result_checked_by_a_second_query(self):
         body = aetos_fakes.vector([])
         self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
+        aetos_fakes.answer_time_checks(self.network)
+
         self.assertEqual(body, self._client().get_instant(
-            QUERY, aetos_fakes.END_UNIX))
+            QUERY, '2026-03-01T11:00:00Z', timeout='20s'))
+
+        first, check = [r for r in self.network.request_history
+                        if r.url.startswith(aetos_fakes.AETOS_QUERY_URL)]
+        self.assertEqual({'query': QUERY, 'time': '2026-03-01T11:00:00Z',
+                          'timeout': '20s'},
+                         aetos_fakes.query_params(first))
+        self.assertEqual({'query': 'scalar(count((%s)))' % QUERY,
+                          'time': '2026-03-01T11:00:00Z'},
+                         aetos_fakes.query_params(check))
+        self.assertEqual(aetos_fakes.TOKEN_ID, check.headers['X-Auth-Token'])
+
+    def test_empty_result_evaluated_at_another_time(self):
+        # A proxy dropping "time": a past period is empty at "now".
+        self.network.get(aetos_fakes.AETOS_QUERY_URL,
+                         json=aetos_fakes.vector([]))
+        aetos_fakes.answer_time_checks(self.network,
+                                       at=aetos_fakes.END_UNIX + 86400.25)
+        error = self.assertRaises(aetos_client.PrometheusResponseError,
+                                  self._client().get_instant, QUERY,
+                                  aetos_fakes.END_UNIX)
+        self.assertEqual(
+            'Aetos at http://aetos.test/metric-storage evaluated the query '
+            'at Unix time 1772449200.25, not at the requested 1772362800: '
+            'Aetos 2.0.0 or newer is required', str(error))
+
+    def test_time_check_answered_without_time(self):
+        self.network.get(aetos_fakes.AETOS_QUERY_URL,
+                         json=aetos_fakes.vector([]))
+        error = self.assertRaises(aetos_client.PrometheusResponseError,
+                                  self._client().get_instant, QUERY,
+                                  aetos_fakes.END_UNIX)
+        self.assertEqual(
+            "Aetos at http://aetos.test/metric-storage answered a query for "
+            "its evaluation time without one ({'status': 'success', 'data': "
+            "{'resultType': 'vector', 'result': []}}): the empty result "
+            "cannot be trusted to be for the requested 1772362800",
+            str(error))
+
+    def test_time_check_failure_is_reported(self):
+        self.network.get(aetos_fakes.AETOS_QUERY_URL,
+                         json=aetos_fakes.vector([]))
+        self.network.get(aetos_fakes.AETOS_QUERY_URL,
+                         additional_matcher=aetos_fakes.is_time_check,
+                         status_code=503, text='busy')
+        error = self.assertRaises(aetos_client.PrometheusResponseError,
+                                  self._client().get_instant, QUERY,
+                                  aetos_fakes.END_UNIX)
+        self.assertIn('answered HTTP 503', str(error))
+
+    def test_empty_result_without_time_not_checked(self):
+        body = aetos_fakes.vector([])
+        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
+        self.assertEqual(body, self._client().get_instant(QUERY))
+        self.assertEqual(1, len([
+            r for r in self.network.request_history
+            if r.url.startswith(aetos_fakes.AETOS_QUERY_URL)]))
 
     def test_url_with_port_and_no_path(self):
         self.network.get('http://[2001:db8::5]:3180/api/v1/query',
