@@ -162,8 +162,8 @@ def main(argv=None):
                         help='rounds run first and not counted')
     args = parser.parse_args(argv)
     random.seed(42)
-    workdir = tempfile.mkdtemp(prefix='ck-bench-')
-    with stack_mod.Stack() as stack:
+    with tempfile.TemporaryDirectory(prefix='ck-bench-') as workdir, \
+            stack_mod.Stack() as stack:
         keystone_start = _keystone_token_requests(stack)
         bench = Bench(stack, workdir)
         with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:

@@ -18,6 +18,7 @@ that need a differently configured stack build their own.
 """
 
 import os
+import shutil
 import tempfile
 
 from oslo_config import cfg
@@ -36,6 +37,13 @@ def shared_stack():
     return _SHARED['stack']
 
 
+def class_workdir(test_class, prefix):
+    """A temporary directory removed when ``test_class`` is done."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    test_class.addClassCleanup(shutil.rmtree, path, True)
+    return path
+
+
 def write_config(directory, sections):
     """Write a cloudkitty.conf made of ``{section: {option: value}}``."""
     path = os.path.join(directory, 'cloudkitty.conf')
@@ -48,14 +56,13 @@ def write_config(directory, sections):
     return path
 
 
-def load_config(sections, directory=None):
+def load_config(sections, directory):
     """Parse a real cloudkitty.conf into the global CONF, as services do.
 
     Returns the file's path. The options of keystoneauth's password plugin
     only exist once the collector loads them, which is why a file (and not
     set_override) carries them.
     """
-    directory = directory or tempfile.mkdtemp(prefix='ck-functional-')
     path = write_config(directory, sections)
     cfg.CONF.reset()
     cfg.CONF(['--config-file', path], project='cloudkitty',

@@ -30,7 +30,6 @@ import datetime
 import http.server
 import math
 import os
-import tempfile
 import threading
 import time
 import unittest
@@ -205,7 +204,7 @@ class OldAetosTest(unittest.TestCase):
         # a virtualenv of their own next to the current base's.
         cls.stack = stack_mod.Stack(base=OLD_BASE)
         cls.stack.start()
-        cls.workdir = tempfile.mkdtemp(prefix='ck-old-aetos-')
+        cls.workdir = base.class_workdir(cls, 'ck-old-aetos-')
 
     @classmethod
     def tearDownClass(cls):
@@ -248,7 +247,7 @@ class EvaluationTimeCheckTest(unittest.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.stack = base.shared_stack()
-        cls.workdir = tempfile.mkdtemp(prefix='ck-time-check-')
+        cls.workdir = base.class_workdir(cls, 'ck-time-check-')
 
     def _empty_and_planted(self, loaded):
         # The hour before the planted data is empty; the check must not
@@ -280,7 +279,7 @@ class TimeDroppingProxyTest(unittest.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.stack = base.shared_stack()
-        cls.workdir = tempfile.mkdtemp(prefix='ck-time-proxy-')
+        cls.workdir = base.class_workdir(cls, 'ck-time-proxy-')
         cls.proxy = TimeDroppingProxy(cls.stack.aetos_url)
         cls.proxy.start()
         cls.admin_token = cls.stack.token(cls.stack.admin_user)
@@ -373,7 +372,7 @@ class TokenExpiryTest(unittest.TestCase):
         super().setUpClass()
         cls.stack = stack_mod.Stack(token_expiration=TOKEN_LIFETIME)
         cls.stack.start()
-        cls.workdir = tempfile.mkdtemp(prefix='ck-token-expiry-')
+        cls.workdir = base.class_workdir(cls, 'ck-token-expiry-')
 
     @classmethod
     def tearDownClass(cls):

@@ -20,7 +20,6 @@ dataset implies.
 import datetime
 import math
 import os
-import tempfile
 import unittest
 
 import yaml
@@ -85,7 +84,7 @@ class CollectorsOnRealDataTest(unittest.TestCase):
     def setUpClass(cls):
         cls.stack = base.shared_stack()
         cls.data = cls.stack.dataset
-        cls.workdir = tempfile.mkdtemp(prefix='ck-collectors-')
+        cls.workdir = base.class_workdir(cls, 'ck-collectors-')
         metrics_file = os.path.join(cls.workdir, 'metrics.yml')
         with open(metrics_file, 'w') as out:
             yaml.safe_dump(METRICS, out)

@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -170,8 +169,7 @@ class FaultTestBase(unittest.TestCase):
         super(FaultTestBase, cls).setUpClass()
         cls.stack = base.shared_stack()
         cls.data = cls.stack.dataset
-        cls.workdir = tempfile.mkdtemp(prefix='ck-faults-')
-        cls.addClassCleanup(shutil.rmtree, cls.workdir, True)
+        cls.workdir = base.class_workdir(cls, 'ck-faults-')
 
     def _collector(self, name='aetos', metrics=None, **aetos_options):
         """A collector loaded as cloudkitty-processor loads it.
