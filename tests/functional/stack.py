@@ -129,12 +129,14 @@ def _free_ports(count):
 def _clean_env(**extra):
     """Environment for the services, free of the caller's settings.
 
-    ``OS_*`` variables would reach oslo.config and PYTHONPATH would let the
-    services import the code under test instead of their own libraries.
+    ``OS_*`` variables would reach oslo.config, PYTHONPATH would let the
+    services import the code under test instead of their own libraries,
+    and tox's PIP_CONSTRAINT (CloudKitty's release) would clash with the
+    constraints of the services' own release.
     """
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(('OS_', 'GUNICORN_', 'PYTHON')) and
-           key not in ('VIRTUAL_ENV',)}
+           key not in ('VIRTUAL_ENV', 'PIP_CONSTRAINT')}
     env.update(extra)
     return env
 
