@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import unittest
 
+from cloudkitty.collector import aetos
 import yaml
 
 from tooling import zuul_check
@@ -48,6 +49,46 @@ class TestRealConfiguration(unittest.TestCase):
         (_, project), = config.of_type('project')
         self.assertIn(name, project['check']['jobs'])
         self.assertIn(name, project['gate']['jobs'])
+
+    def _tempest_job(self):
+        config = zuul_check.load(str(ZUUL_DIR))
+        jobs = {body['name']: body for _, body in config.of_type('job')}
+        return jobs[
+            'cloudkitty-tempest-full-v2-fetcher-keystone-collector-aetos']
+
+    def test_tempest_job_metrics_exist_on_devstack(self):
+        # The ck_* metrics of etc/metrics.yml exist only in the functional
+        # tests' planted data: the devstack job must use its own file, one
+        # that the aetos collector accepts.
+        localrc = self._tempest_job()['vars']['devstack_localrc']
+        prefix = '{{ devstack_base_dir }}/{{ zuul.project.short_name }}/'
+        path = localrc['CLOUDKITTY_METRICS_CONF']
+        self.assertTrue(path.startswith(prefix), path)
+        relative = path[len(prefix):]
+        self.assertEqual('etc/metrics-devstack.yml', relative)
+        with open(REPO_ROOT / relative, encoding='utf-8') as f:
+            metrics_conf = yaml.safe_load(f)
+        self.assertEqual({'up', 'node_load1'},
+                         set(metrics_conf['metrics']))
+        checked = aetos.AetosCollector.check_configuration(metrics_conf)
+        self.assertEqual({'up@#scrape.target', 'node_load1@#node.load'},
+                         set(checked))
+
+    def test_tempest_job_enables_this_repository_devstack_plugin(self):
+        # The key of devstack_plugins must be the name the plugin defines,
+        # and the plugin must require cloudkitty and aetos so that the job
+        # enables it after them: its post-config phase replaces the
+        # CloudKitty the cloudkitty plugin installs and edits its
+        # configuration.
+        plugins = self._tempest_job()['vars']['devstack_plugins']
+        with open(REPO_ROOT / 'devstack' / 'settings',
+                  encoding='utf-8') as f:
+            words = [line.split() for line in f]
+        (defined,) = [w[1] for w in words if w[:1] == ['define_plugin']]
+        self.assertIn(defined, plugins)
+        self.assertEqual(
+            [[defined, 'cloudkitty'], [defined, 'aetos']],
+            [w[1:] for w in words if w[:1] == ['plugin_requires']])
 
 
 class TestBrokenCopies(unittest.TestCase):
