@@ -47,13 +47,12 @@ class PrometheusCollector(prometheus_base.PrometheusCollectorBase):
     collector_name = 'prometheus'
 
     def __init__(self, **kwargs):
-        super(PrometheusCollector, self).__init__(**kwargs)
         group = CONF.collector_prometheus
         # A CA bundle wins over "insecure"; neither means system CAs.
         verify = group.cafile or not group.insecure
         credentials = None
         if group.prometheus_user and group.prometheus_password:
             credentials = (group.prometheus_user, group.prometheus_password)
-        self._conn = PrometheusClient(group.prometheus_url,
-                                      auth=credentials, verify=verify,
-                                      timeout=group.timeout)
+        client = PrometheusClient(group.prometheus_url, auth=credentials,
+                                  verify=verify, timeout=group.timeout)
+        super(PrometheusCollector, self).__init__(client, **kwargs)

@@ -13,9 +13,9 @@
 """PromQL building and result handling shared by Prometheus-like collectors.
 
 The Prometheus and Aetos collectors differ only in how they reach the
-API; both hold a PrometheusClientBase in ``self._conn`` and share
-everything else here, so the same metric configuration yields the same
-queries and the same data points through either.
+API: each builds a PrometheusClientBase and hands it to this base, and
+everything else is shared here, so the same metric configuration yields
+the same queries and the same data points through either.
 """
 import decimal
 
@@ -68,14 +68,42 @@ def escape_label_value(value):
     return str(value).translate(_LABEL_VALUE_ESCAPES)
 
 
+class _MalformedSample(collect_exc.CollectError):
+    """A result sample without the labels and value Prometheus gives."""
+
+
+def _sample_labels_and_value(sample):
+    """The labels and the exact value of an instant-vector sample.
+
+    The time stamped on the sample plays no part in the data point.
+
+    :raises _MalformedSample: when ``sample`` is not shaped like
+        ``{"metric": {...}, "value": [<time>, "<number>"]}``
+    """
+    try:
+        labels = sample['metric']
+        _stamp, value = sample['value']
+        if isinstance(labels, dict):
+            return labels, decimal.Decimal(value)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        pass
+    raise _MalformedSample('Not a Prometheus sample: %s'
+                           % prometheus_client_base.excerpt(sample))
+
+
 class PrometheusCollectorBase(collector.BaseCollector):
     """Collector logic for any server speaking the Prometheus query API.
 
-    Subclasses set ``self._conn`` to a PrometheusClientBase in their
-    ``__init__``, after calling this class' ``__init__``.
+    :param client: the PrometheusClientBase every query goes through
+    :param kwargs: the arguments of BaseCollector (``period``, ``conf``)
     """
 
-    _conn = None
+    def __init__(self, client, **kwargs):
+        if not isinstance(client, prometheus_client_base.PrometheusClientBase):
+            raise TypeError('%s needs a PrometheusClientBase, not %s'
+                            % (type(self).__name__, type(client).__name__))
+        super(PrometheusCollectorBase, self).__init__(**kwargs)
+        self._conn = client
 
     @staticmethod
     def check_configuration(conf):
@@ -110,7 +138,7 @@ class PrometheusCollectorBase(collector.BaseCollector):
                      data):
         """Split one result sample into (metadata, groupby, quantity)."""
         metric_conf = self.conf[metric_name]
-        labels = data['metric']
+        labels, value = _sample_labels_and_value(data)
         metadata = {key: labels.get(key, '')
                     for key in metric_conf['metadata']}
         groupby = {scope_key: scope_id}
@@ -122,7 +150,7 @@ class PrometheusCollectorBase(collector.BaseCollector):
         with decimal.localcontext() as ctx:
             ctx.prec = 9
             ctx.rounding = decimal.ROUND_HALF_UP
-            raw = +decimal.Decimal(data['value'][1])
+            raw = +value
             qty = ck_utils.convert_unit(raw, metric_conf['factor'],
                                         metric_conf['offset'])
             qty = ck_utils.mutate(qty, metric_conf['mutate'],
@@ -143,20 +171,29 @@ class PrometheusCollectorBase(collector.BaseCollector):
         except prometheus_client_base.PrometheusResponseError as exc:
             raise collect_exc.CollectError(*exc.args) from exc
 
+        def not_a_result():
+            return collect_exc.CollectError(
+                'Answer to [%s] is not a Prometheus result: %s' % (
+                    query, prometheus_client_base.excerpt(answer)))
+
         try:
             if answer['status'] == 'error':
                 raise collect_exc.CollectError(
                     '%s: %s' % (answer['errorType'], answer['error']))
             samples = answer['data']['result']
         except (KeyError, TypeError) as exc:
-            raise collect_exc.CollectError(
-                'Answer to [%s] is not a Prometheus result: %s' % (
-                    query, prometheus_client_base.excerpt(answer))) from exc
+            raise not_a_result() from exc
+        # Of the values decoded JSON holds, only an array lists samples.
+        if isinstance(samples, (dict, str, int, float)) or samples is None:
+            raise not_a_result()
 
         points = []
         for sample in samples:
-            metadata, groupby, qty = self._format_data(
-                metric_name, scope_key, scope_id, start, end, sample)
+            try:
+                metadata, groupby, qty = self._format_data(
+                    metric_name, scope_key, scope_id, start, end, sample)
+            except _MalformedSample as exc:
+                raise not_a_result() from exc
             points.append(self._create_data_point(
                 metric_conf, qty, 0, groupby, metadata, start))
         return points

@@ -18,8 +18,10 @@ token is fetched once, shared by every thread and renewed before it
 expires. Every failure leaves this module as PrometheusResponseError
 with a one-line message that names the cause and the fix.
 """
+import collections
 import datetime
 import re
+import threading
 from urllib import parse
 
 from keystoneauth1 import exceptions as ks_exc
@@ -36,13 +38,22 @@ NEWER_AETOS_NEEDED = 'Aetos 2.0.0 or newer is required'
 # Prometheus stamps samples with millisecond precision.
 _TIME_TOLERANCE = 0.001
 
+# How many evaluation times a client remembers as honoured by Aetos. All
+# the metrics of a collection pass share one; a few passes run at once.
+VERIFIED_TIMES_KEPT = 64
+
+_CHECK_QUERY = ('check the metric definition (extra_args, query_prefix, '
+                'query_suffix)')
+
 _STATUS_HINTS = {
-    400: 'Prometheus rejected the query (bad_data): check the metric '
-         'definition (extra_args, query_prefix, query_suffix)',
+    400: 'Prometheus or Aetos rejected the query: ' + _CHECK_QUERY,
     401: 'Aetos did not accept the Keystone token: its keystone_authtoken '
          'section must point to the Keystone that CloudKitty uses',
-    403: 'the CloudKitty user needs the admin or service role on its '
-         'project to query Aetos for every project',
+    # Aetos' query policy lets a reader see its own project when the
+    # all-projects rule refuses: a 403 means not even that rule passed.
+    403: 'the [collector_aetos] user has no role Aetos accepts on its '
+         'project: give it the service (or admin) role there so that it '
+         'sees every project',
     404: "the 'metric-storage' endpoint in the Keystone catalog must be "
          "the root URL of Aetos",
     422: 'Prometheus could not execute the query (execution): check the '
@@ -53,6 +64,12 @@ _HTML_TAG = re.compile(r'<[^>]*>')
 # OpenSSL's own words inside the text of a TLS failure, such as
 # "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ...".
 _OPENSSL_REASON = re.compile(r'\[SSL: [A-Z0-9_]+\] (.+?)\s*(?:\(_ssl\.c|$)')
+
+# The URL in the text of keystoneauth's connection failures ("Unable to
+# establish connection to URL: ...", "Request to URL timed out", ...).
+_FAILED_URL = re.compile(
+    r'(?:connection to|connecting to|Request to|exception for) '
+    r'(\S+?):?(?: |$)')
 
 _SERVER_HINT = ('check that Aetos is running and can reach Keystone and '
                 'Prometheus')
@@ -99,6 +116,9 @@ def _tls_reason(exc):
 def describe_keystone_failure(auth, exc):
     """Message for a failure to get a token from Keystone."""
     where = 'Keystone at %s' % getattr(auth, 'auth_url', None)
+    if isinstance(exc, ks_exc.SSLError):
+        return ('TLS with %s failed%s: check [collector_aetos] cafile, '
+                'certfile, keyfile and insecure' % (where, _tls_reason(exc)))
     if isinstance(exc, ks_exc.Unauthorized):
         return ('%s refused the [collector_aetos] credentials (HTTP 401): '
                 'check the user, password, domains and project, and that '
@@ -113,6 +133,27 @@ def describe_keystone_failure(auth, exc):
                 % (where, type(exc).__name__))
     return ('Authentication with %s failed (%s): check the '
             '[collector_aetos] auth options' % (where, type(exc).__name__))
+
+
+def _failed_url(exc):
+    """The URL a keystoneauth failure happened on, None if unknown."""
+    url = getattr(exc, 'url', None)
+    if url:
+        return url
+    # The requests exception keystoneauth translated, when it had one.
+    request = getattr(exc.__context__, 'request', None)
+    if getattr(request, 'url', None):
+        return request.url
+    found = _FAILED_URL.search(getattr(exc, 'message', None) or '')
+    return found.group(1) if found else None
+
+
+def _under(url, root):
+    """Length of ``root`` if ``url`` is ``root`` or below it, else 0."""
+    root = (root or '').rstrip('/')
+    if root and (url == root or url.startswith((root + '/', root + '?'))):
+        return len(root)
+    return 0
 
 
 class _VettingTransport(object):
@@ -139,17 +180,22 @@ class _VettingTransport(object):
                 '(%s): the metric-storage endpoint must be the root URL of '
                 'Aetos' % (self._url, response.status_code,
                            excerpt(response.text))) from exc
-        if not isinstance(body, dict) or 'status' not in body:
-            raise PrometheusResponseError(
-                'Aetos at %s answered JSON that is not a Prometheus result '
-                '(%s): the metric-storage endpoint must be the root URL of '
-                'Aetos' % (self._url, excerpt(response.text)))
-        if body['status'] == 'error':
+        if isinstance(body, dict) and body.get('status') == 'error':
             raise PrometheusResponseError(
                 'Aetos at %s passed on a Prometheus error: %s: %s'
                 % (self._url, body.get('errorType'),
                    excerpt(body.get('error'))))
+        if not isinstance(body, dict) or body.get('status') != 'success':
+            raise PrometheusResponseError(
+                _not_a_result(self._url, response.text))
         return response
+
+
+def _not_a_result(url, answer):
+    """Message for JSON from Aetos that is not a Prometheus result."""
+    return ('Aetos at %s answered JSON that is not a Prometheus result (%s): '
+            'the metric-storage endpoint must be the root URL of Aetos'
+            % (url, excerpt(answer)))
 
 
 class AetosClient(prometheus_client_base.PrometheusClientBase):
@@ -171,59 +217,77 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
         # The library builds https URLs when "verify" is truthy; the real
         # certificate checks are those of the keystoneauth session.
         self._api.set_ca_cert(parts.scheme == 'https')
-
-    def _authenticate(self):
-        """Make sure a token is at hand before talking to Aetos.
-
-        keystoneauth renews the token ahead of its expiry, so Keystone
-        failures surface here and are not mistaken for Aetos ones.
-        """
-        try:
-            self._adapter.get_token()
-        except ks_exc.ClientException as exc:
-            raise PrometheusResponseError(describe_keystone_failure(
-                self._adapter.session.auth, exc)) from exc
+        # Evaluation times Aetos was seen to honour, oldest first, and a
+        # lock for each time being checked, so that threads meeting the
+        # same unchecked time send one check between them.
+        self._verified_times = collections.OrderedDict()
+        self._checks_running = {}
+        self._verified_lock = threading.Lock()
 
     def _get(self, endpoint, params):
-        self._authenticate()
-        where = 'Aetos at %s' % self.url
+        """GET an API endpoint through Aetos; return the decoded JSON.
+
+        keystoneauth fetches or renews the token within the request, and
+        again after a 401 from Aetos: a failure may come from Keystone as
+        well as from Aetos, and is told apart by its URL.
+        """
         try:
             # observabilityclient's public query() cannot pass "time";
             # Aetos itself calls the same method.
             return self._api._get(endpoint, params)
         except obs_prometheus.PrometheusAPIClientError as exc:
             raise PrometheusResponseError(
-                '%s answered HTTP %s where 200 was expected'
-                % (where, exc.resp.status_code)) from exc
-        except ks_exc.HttpError as exc:
-            raise PrometheusResponseError(
-                self._describe_http_error(exc)) from exc
-        except ks_exc.ConnectTimeout as exc:
-            limit = self._adapter.session.timeout
-            raise PrometheusResponseError(
-                '%s did not answer %s: check the load of Aetos and '
-                'Prometheus or raise [collector_aetos] timeout' % (
-                    where, 'within %g s' % limit if limit else 'in time')
-            ) from exc
-        except ks_exc.SSLError as exc:
-            raise PrometheusResponseError(
-                'TLS with %s failed%s: check [collector_aetos] cafile, '
-                'certfile, keyfile and insecure'
-                % (where, _tls_reason(exc))) from exc
-        except ks_exc.ConnectFailure as exc:
-            raise PrometheusResponseError(
-                '%s could not be connected to: check that Aetos is running '
-                "and that the 'metric-storage' endpoint in the Keystone "
-                'catalog is right' % where) from exc
+                'Aetos at %s answered HTTP %s where 200 was expected'
+                % (self.url, exc.resp.status_code)) from exc
         except ks_exc.ClientException as exc:
-            raise PrometheusResponseError(
-                'Request to %s failed (%s)'
-                % (where, type(exc).__name__)) from exc
+            if self._from_keystone(exc):
+                message = describe_keystone_failure(
+                    self._adapter.session.auth, exc)
+            else:
+                message = self._describe_aetos_failure(exc)
+            raise PrometheusResponseError(message) from exc
+
+    def _from_keystone(self, exc):
+        """Whether a failure of a request to Aetos happened in Keystone."""
+        url = _failed_url(exc)
+        if url:
+            keystone = _under(url, getattr(self._adapter.session.auth,
+                                           'auth_url', None))
+            aetos = _under(url, self.url)
+            if keystone or aetos:
+                # The longer root wins: either may be under the other.
+                return keystone >= aetos
+        # Without a telling URL: HTTP errors on Aetos carry its URL, and
+        # errors other than HTTP and connection ones (authorization,
+        # discovery, token body) only come from the authentication.
+        return not isinstance(exc, ks_exc.ConnectionError)
+
+    def _describe_aetos_failure(self, exc):
+        """Message for a keystoneauth failure of a request to Aetos."""
+        where = 'Aetos at %s' % self.url
+        if isinstance(exc, ks_exc.HttpError):
+            return self._describe_http_error(exc)
+        if isinstance(exc, ks_exc.ConnectTimeout):
+            limit = self._adapter.session.timeout
+            return ('%s did not answer %s: check the load of Aetos and '
+                    'Prometheus or raise [collector_aetos] timeout' % (
+                        where, 'within %g s' % limit if limit else 'in time'))
+        if isinstance(exc, ks_exc.SSLError):
+            return ('TLS with %s failed%s: check [collector_aetos] cafile, '
+                    'certfile, keyfile and insecure'
+                    % (where, _tls_reason(exc)))
+        if isinstance(exc, ks_exc.ConnectFailure):
+            return ('%s could not be connected to: check that Aetos is '
+                    "running and that the 'metric-storage' endpoint in the "
+                    'Keystone catalog is right' % where)
+        return 'Request to %s failed (%s)' % (where, type(exc).__name__)
 
     def _describe_http_error(self, exc):
-        if not (exc.url or '').startswith(self.url + '/'):
-            # Renewing the token after a 401 from Aetos went to Keystone.
-            return describe_keystone_failure(self._adapter.session.auth, exc)
+        """Message for an HTTP error status Aetos answered a query with.
+
+        It quotes Prometheus' or Aetos' own words from the body and adds
+        what to do for the statuses whose cause is known.
+        """
         status = exc.http_status
         detail = _describe_body(exc.response)
         answer = 'Aetos at %s answered HTTP %s (%s)' % (self.url, status,
@@ -232,6 +296,9 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
                 and 'time' in detail):
             return ('%s: %s; older releases cannot evaluate a query at a '
                     'given time' % (answer, NEWER_AETOS_NEEDED))
+        if status == 400 and 'bad_data' in detail:
+            return '%s: Prometheus rejected the query (bad_data): %s' % (
+                answer, _CHECK_QUERY)
         hint = _STATUS_HINTS.get(status)
         if hint is None and status >= 500:
             hint = _SERVER_HINT
@@ -250,10 +317,10 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
                 'Aetos at %s answered without a query result: %s'
                 % (self.url, excerpt(answer)))
         if time is not None:
-            self._check_evaluation_time(query, data, time)
+            self._check_evaluation_time(query, answer, time)
         return answer
 
-    def _check_evaluation_time(self, query, data, time):
+    def _check_evaluation_time(self, query, answer, time):
         """Refuse a result evaluated at another time than requested.
 
         Aetos before 2.0.0, or a proxy dropping the parameter, evaluates
@@ -263,40 +330,95 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
         always carries one: the count of the same query as a scalar.
         Wrapping the query itself, rather than asking for ``time()``,
         keeps the check valid where Aetos rewrites the metric selectors
-        of users limited to their own project.
+        of users limited to their own project. Every metric of a
+        collection pass asks for the same time: once Aetos honoured a
+        time, empty results for it are not checked again.
         """
         wanted = _unix_time(time)
         if wanted is None:
             return
-        stamps = _evaluation_times(data)
+        stamps = self._evaluation_times(answer)
         if stamps is None:
             return
-        if not stamps:
-            probe = self._get(self.INSTANT_QUERY_ENDPOINT, {
-                'query': 'scalar(count((%s)))' % query, 'time': time})
-            stamps = _evaluation_times(probe.get('data'))
-            if not stamps:
-                raise PrometheusResponseError(
-                    'Aetos at %s answered a query for its evaluation time '
-                    'without one (%s): the empty result cannot be trusted '
-                    'to be for the requested %s' % (
-                        self.url, excerpt(probe), time))
+        if stamps:
+            self._compare_times(stamps, wanted, time)
+        else:
+            self._check_empty_result(query, wanted, time)
+
+    def _check_empty_result(self, query, wanted, time):
+        """Check the time of an empty result, once per time and client."""
+        with self._verified_lock:
+            if self._is_verified(wanted):
+                return
+            running = self._checks_running.setdefault(wanted,
+                                                      threading.Lock())
+        try:
+            with running:
+                # Another thread may have checked it meanwhile.
+                with self._verified_lock:
+                    if self._is_verified(wanted):
+                        return
+                probe = self._get(self.INSTANT_QUERY_ENDPOINT, {
+                    'query': 'scalar(count((%s)))' % query, 'time': time})
+                stamps = self._evaluation_times(probe)
+                if not stamps:
+                    raise PrometheusResponseError(
+                        'Aetos at %s answered a query for its evaluation '
+                        'time without one (%s): the empty result cannot be '
+                        'trusted to be for the requested %s' % (
+                            self.url, excerpt(probe), time))
+                self._compare_times(stamps, wanted, time)
+        finally:
+            with self._verified_lock:
+                if self._checks_running.get(wanted) is running:
+                    del self._checks_running[wanted]
+
+    def _compare_times(self, stamps, wanted, time):
+        """Refuse stamps other than ``wanted``; remember it if they match."""
         for stamp in stamps:
             if abs(float(stamp) - wanted) > _TIME_TOLERANCE:
                 raise PrometheusResponseError(
                     'Aetos at %s evaluated the query at Unix time %s, not at '
                     'the requested %s: %s' % (self.url, stamp, time,
                                               NEWER_AETOS_NEEDED))
+        with self._verified_lock:
+            self._verified_times[wanted] = True
+            self._verified_times.move_to_end(wanted)
+            while len(self._verified_times) > VERIFIED_TIMES_KEPT:
+                self._verified_times.popitem(last=False)
 
+    def _evaluation_times(self, answer):
+        """Evaluation times stamped on an instant result.
 
-def _evaluation_times(data):
-    """Evaluation times stamped on an instant result, None if no such."""
-    kind = data.get('resultType') if isinstance(data, dict) else None
-    if kind == 'vector':
-        return [sample['value'][0] for sample in data['result']]
-    if kind in ('scalar', 'string'):
-        return data['result'][:1]
-    return None
+        None for results without any (a range vector); a result whose
+        samples lack a numeric time is not a Prometheus result.
+        """
+        data = answer.get('data')
+        kind = data.get('resultType') if isinstance(data, dict) else None
+        if kind not in ('vector', 'scalar', 'string'):
+            return None
+        result = data.get('result')
+        try:
+            if kind == 'vector':
+                if not isinstance(result, list):
+                    raise TypeError(result)
+                stamps = [sample['value'][0] for sample in result]
+            else:
+                stamp, _value = result
+                stamps = [stamp]
+            for stamp in stamps:
+                float(stamp)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise PrometheusResponseError(
+                _not_a_result(self.url, answer)) from exc
+        return stamps
+
+    def _is_verified(self, wanted):
+        """Whether Aetos honoured ``wanted``; hold _verified_lock."""
+        if wanted not in self._verified_times:
+            return False
+        self._verified_times.move_to_end(wanted)
+        return True
 
 
 def _unix_time(value):

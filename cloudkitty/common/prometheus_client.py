@@ -43,9 +43,9 @@ class PrometheusClient(prometheus_client_base.PrometheusClientBase):
                                   verify=self.verify, timeout=self.timeout)
         except requests.RequestException as exc:
             raise PrometheusResponseError(
-                'Prometheus at %s could not be queried (%s): check '
-                '[collector_prometheus] prometheus_url and that the server '
-                'is up' % (self.url, type(exc).__name__)) from exc
+                'Prometheus at %s could not be queried (%s): check the '
+                'configured Prometheus URL and that the server is up'
+                % (self.url, type(exc).__name__)) from exc
         try:
             return answer.json()
         except ValueError as exc:

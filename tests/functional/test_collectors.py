@@ -17,17 +17,24 @@ planted hour. Their points must be identical, and equal to what the planted
 dataset implies.
 """
 
+from concurrent import futures
 import datetime
+import logging
 import math
 import os
+import re
+import time
 import unittest
 
+from oslo_config import cfg
 import yaml
 
 from cloudkitty import collector
 from cloudkitty.collector import aetos  # noqa: F401 (registers options)
 
 from functional import base
+from functional import dataset
+from functional import test_faults
 
 PERIOD = 3600
 
@@ -202,3 +209,91 @@ class CollectorsOnRealDataTest(unittest.TestCase):
         self.assertEqual(
             {self.data.project_ids['rated-b']},
             {p.groupby['project_id'] for p in through_aetos})
+
+
+class SharedByThreadsTest(unittest.TestCase):
+    """One collector queried from as many threads as the orchestrator uses.
+
+    cloudkitty-processor collects the metrics of a period from
+    ``[orchestrator] max_threads`` threads, all through one collector and
+    so one HTTP session: each thread must get what it would alone, the
+    connection pools must hold a connection per thread (or urllib3 drops
+    them with a warning for each), and threads meeting the same new
+    evaluation time must check it once between them.
+    """
+
+    # gunicorn's access log line of a time check ("scalar(count((").
+    TIME_CHECK = re.compile(r'GET /api/v1/query\?query=scalar%28count%28%28')
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = base.shared_stack()
+        cls.workdir = base.class_workdir(cls, 'ck-threads-')
+        metrics_file = os.path.join(cls.workdir, 'metrics.yml')
+        with open(metrics_file, 'w') as out:
+            yaml.safe_dump(METRICS, out)
+        base.load_config({
+            'collect': {'collector': 'aetos', 'period': PERIOD,
+                        'scope_key': 'project_id',
+                        'metrics_conf': metrics_file},
+            'collector_aetos': cls.stack.collector_options(),
+        }, cls.workdir)
+
+    def _fetch(self, collector_, work):
+        metric, project_id, hour = work
+        start = _utc(self.stack.dataset.hour(hour))
+        end = _utc(self.stack.dataset.hour(hour + 1))
+        return collector_.fetch_all(metric, start, end, project_id)
+
+    def _time_checks_since(self, offset, queries):
+        """Time checks in Aetos' log after ``offset``.
+
+        gunicorn logs a request once answered: wait for the ``queries``
+        other queries sent since to show, up to a few seconds.
+        """
+        deadline = time.monotonic() + 5
+        while True:
+            with open(self.stack.logs['aetos'], errors='replace') as log:
+                log.seek(offset)
+                lines = [line for line in log
+                         if 'GET /api/v1/query?' in line]
+            checks = [line for line in lines if self.TIME_CHECK.search(line)]
+            if (len(lines) - len(checks) >= queries
+                    or time.monotonic() > deadline):
+                return checks
+            time.sleep(0.1)
+
+    def test_threads_get_the_serial_results_without_warnings(self):
+        cfg.CONF.import_opt('max_threads', 'cloudkitty.orchestrator',
+                            'orchestrator')
+        threads = cfg.CONF.orchestrator.max_threads
+        self.assertEqual(16, threads)
+        alone = collector.get_collector()
+        # As the processor does: the metrics of one period together.
+        work = [(metric, project_id, hour)
+                for hour in range(dataset.HOURS)
+                for project_id in self.stack.project_ids.values()
+                for metric in alone.conf]
+        serial = [self._fetch(alone, item) for item in work]
+        self.assertTrue(any(serial))
+        hours_with_empty_results = {
+            hour for (_metric, _project, hour), points in zip(work, serial)
+            if not points}
+        self.assertTrue(hours_with_empty_results)
+
+        shared = collector.get_collector()
+        offset = os.path.getsize(self.stack.logs['aetos'])
+        logs = test_faults.RecordedLogs(logging.WARNING).install()
+        self.addCleanup(logs.uninstall)
+        with futures.ThreadPoolExecutor(max_workers=threads) as pool:
+            parallel = list(pool.map(lambda item: self._fetch(shared, item),
+                                     work * 3))
+        logs.uninstall()
+
+        self.assertEqual(serial * 3, parallel)
+        self.assertEqual([], [logs.format(record) for record in logs.records
+                              if record.levelno >= logging.WARNING])
+        # At most one check per hour, however many threads met it empty.
+        checks = self._time_checks_since(offset, len(parallel))
+        self.assertLessEqual(len(checks), len(hours_with_empty_results),
+                             ''.join(checks))

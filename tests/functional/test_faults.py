@@ -47,6 +47,7 @@ from cloudkitty.collector import aetos
 from cloudkitty.collector import exceptions as collect_exc
 
 from functional import base
+from functional import dataset
 from functional import stack as stack_mod
 
 PERIOD = 3600
@@ -292,6 +293,18 @@ class CredentialsAndKeystoneTest(FaultTestBase):
         self.assertEqual(self.keystone + self.REFUSED,
                          self._collect_error(ours))
 
+    def test_credentials_without_project(self):
+        # Keystone scopes such a request to the user's default project if
+        # it has one; the admin user of keystone-manage bootstrap has none.
+        self.assertEqual(
+            'The [collector_aetos] credentials are not project-scoped '
+            '(Keystone at %s gave a token for no project): set project_id, '
+            'or project_name with project_domain_name or project_domain_id'
+            % self.stack.keystone_url,
+            self._setup_error(username=self.stack.admin_user,
+                              password=self.stack.admin_password,
+                              project_name=None, project_domain_id=None))
+
     def test_keystone_stopped_at_start_up(self):
         self._restart_in_cleanup('keystone')
         self.assertEqual(self.keystone + self.UNREACHABLE % 'ConnectFailure',
@@ -452,8 +465,8 @@ class BadAnswersTest(FaultTestBase):
         self.assertIsNotNone(match, direct)
         prometheus_error = match.group(1)
         self.assertEqual(
-            '%s answered HTTP 400 ([400] %s): Prometheus rejected the query '
-            '(bad_data): check the metric definition (extra_args, '
+            '%s answered HTTP 400 ([400] %s): Prometheus or Aetos rejected '
+            'the query: check the metric definition (extra_args, '
             'query_prefix, query_suffix)' % (self.aetos, prometheus_error),
             through_aetos)
 
@@ -490,6 +503,17 @@ class BadAnswersTest(FaultTestBase):
             'be the root URL of Aetos' % fake.url,
             self._collect_error(self._collector(region_name=region)))
 
+    def test_json_with_another_status(self):
+        # A health check URL registered instead of Aetos' root.
+        fake, region = self._fake_endpoint()
+        fake.answer = (200, 'application/json', b'{"status": "ok"}')
+        self.assertEqual(
+            'Aetos at %s answered JSON that is not a Prometheus result '
+            '({"status": "ok"}): the metric-storage endpoint must be the root '
+            'URL of Aetos' % fake.url,
+            self._collect_error(self._collector(region_name=region)))
+        self.assertEqual(1, len(fake.paths))
+
     def test_success_without_a_result(self):
         fake, region = self._fake_endpoint()
         fake.answer = (200, 'application/json', json.dumps(
@@ -515,12 +539,12 @@ class RoleTooWeakTest(FaultTestBase):
         warnings = [record.getMessage() for record in logs.records
                     if record.levelno >= logging.WARNING]
         self.assertEqual([
-            "Aetos collector: the [collector_aetos] user holds the roles "
-            "['reader'], none of admin or service. Aetos will narrow every "
-            "query to that user's own project, so the usage of all other "
-            "projects would be rated as zero. Give the user the admin or "
-            "service role on its project (Aetos policy "
-            "telemetry:query:all_projects)."], warnings)
+            "Aetos collector: the [collector_aetos] user has neither the "
+            "admin nor the service role on its project (its roles: reader). "
+            "Aetos will narrow every query to that user's own project, so "
+            "the usage of all other projects would be rated as zero. Give "
+            "the user the service (or admin) role on its project (Aetos "
+            "policy telemetry:query:all_projects)."], warnings)
         self.assertEqual(
             1, len(logs.messages('cloudkitty.collector.aetos',
                                  logging.WARNING)))
@@ -545,3 +569,49 @@ class RoleTooWeakTest(FaultTestBase):
         # Another project: data exists, and the user silently gets none.
         self.assertTrue(self._fetch(admin, project=other))
         self.assertEqual([], self._fetch(observer, project=other))
+
+    def test_no_role_aetos_accepts(self):
+        # On a rated project the cloudkitty user holds the rating role
+        # only: Aetos refuses even that project's data.
+        project = 'rated-c'
+        logs = RecordedLogs(logging.INFO).install()
+        self.addCleanup(logs.uninstall)
+        rating_only = self._collector(project_name=project)
+        logs.uninstall()
+        self.assertEqual(1, len(logs.messages('cloudkitty.collector.aetos',
+                                              logging.WARNING)))
+        self.assertEqual(
+            self.aetos + ' answered HTTP 403 (RBAC Authorization Failed): '
+            'the [collector_aetos] user has no role Aetos accepts on its '
+            'project: give it the service (or admin) role there so that it '
+            'sees every project',
+            self._collect_error(rating_only, project=project))
+
+
+class LeastPrivilegeTest(FaultTestBase):
+    """The service role, not admin, is enough to rate every project."""
+
+    def test_service_role_sees_every_project(self):
+        logs = RecordedLogs(logging.INFO).install()
+        self.addCleanup(logs.uninstall)
+        # Aetos' own user: the service role on the service project only.
+        service_only = self._collector(username=self.stack.aetos_user,
+                                       password=self.stack.aetos_password,
+                                       project_name=stack_mod.SERVICE_PROJECT)
+        logs.uninstall()
+        self.assertEqual([], [record.getMessage() for record in logs.records
+                              if record.levelno >= logging.WARNING])
+        roles = service_only._conn._adapter.session.auth.get_access(
+            service_only._conn._adapter.session).role_names
+        self.assertEqual(['service'], roles)
+
+        admin = self._collector()
+        compared = 0
+        for project in self.stack.projects:
+            for hour in range(dataset.HOURS):
+                expected = self._fetch(admin, project=project, hour=hour)
+                self.assertEqual(expected, self._fetch(
+                    service_only, project=project, hour=hour),
+                    '%s hour %d' % (project, hour))
+                compared += len(expected)
+        self.assertGreater(compared, 0)

@@ -41,6 +41,13 @@ AETOS_QUERY_URL = AETOS_PUBLIC + '/api/v1/query'
 PROMETHEUS_URL = 'http://prometheus.test:9090/api/v1'
 PROMETHEUS_QUERY_URL = PROMETHEUS_URL + '/query'
 
+# What requests says when OpenSSL refuses a server certificate.
+TLS_FAILURE = (
+    "HTTPSConnectionPool(host='aetos.test', port=443): Max retries exceeded "
+    "with url: /api/v1/query (Caused by SSLError(SSLCertVerificationError(1, "
+    "'[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+    "self-signed certificate (_ssl.c:1006)')))")
+
 START = datetime.datetime(2026, 3, 1, 10, 0, 0)
 END = datetime.datetime(2026, 3, 1, 11, 0, 0)
 END_UNIX = 1772362800

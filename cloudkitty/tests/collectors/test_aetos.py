@@ -16,6 +16,8 @@ import re
 import threading
 
 import fixtures
+from keystoneauth1 import fixture as ks_fixture
+from keystoneauth1 import session as ks_session
 import requests
 
 from cloudkitty import collector
@@ -159,6 +161,37 @@ class AetosCollectorSetupTest(tests.TestCase):
             'for a token (ConnectFailure): check [collector_aetos] auth_url '
             'and that Keystone is running', str(error))
 
+    def test_keystone_tls_failure_at_start(self):
+        network = aetos_fakes.use_fake_network(self)
+        network.post(aetos_fakes.TOKEN_URL,
+                     exc=requests.exceptions.SSLError(aetos_fakes.TLS_FAILURE))
+        aetos_fakes.configure_keystone(self)
+        error = self.assertRaises(aetos.AetosSetupError, _new_collector)
+        self.assertEqual(
+            'TLS with Keystone at http://keystone.test:5000/v3 failed '
+            '(certificate verify failed: self-signed certificate): check '
+            '[collector_aetos] cafile, certfile, keyfile and insecure',
+            str(error))
+
+    def test_credentials_without_project(self):
+        # Keystone's answer to credentials without a project: a token for
+        # no project, without catalog.
+        network = aetos_fakes.use_fake_network(self)
+        network.post(aetos_fakes.TOKEN_URL,
+                     json=ks_fixture.V3Token(user_name='cloudkitty'),
+                     headers={'X-Subject-Token': aetos_fakes.TOKEN_ID},
+                     status_code=201)
+        aetos_fakes.configure_keystone(self, project_name=None,
+                                       project_domain_id=None)
+        error = self.assertRaises(aetos.AetosSetupError, _new_collector)
+        self.assertEqual(
+            'The [collector_aetos] credentials are not project-scoped '
+            '(Keystone at http://keystone.test:5000/v3 gave a token for no '
+            'project): set project_id, or project_name with '
+            'project_domain_name or project_domain_id', str(error))
+        [token_request] = aetos_fakes.token_requests(network)
+        self.assertNotIn('scope', token_request.json()['auth'])
+
     def test_no_auth_type(self):
         aetos_fakes.use_fake_network(self)
         aetos_fakes.configure_keystone(self, auth_type=None)
@@ -200,6 +233,32 @@ class AetosCollectorSetupTest(tests.TestCase):
                           'instance_up', aetos_fakes.START, aetos_fakes.END,
                           SCOPE)
 
+    def _pools(self, found):
+        requests_session = found._conn._adapter.session.session
+        return {scheme: requests_session.adapters[scheme]
+                for scheme in ('http://', 'https://')}
+
+    def test_a_pooled_connection_for_each_thread(self):
+        # keystoneauth's own pools hold 10 connections; the orchestrator
+        # queries from 16 threads by default.
+        for adapter in self._pools(self._start()).values():
+            self.assertIsInstance(adapter, ks_session.TCPKeepAliveAdapter)
+            self.assertEqual(
+                16, adapter.poolmanager.connection_pool_kw['maxsize'])
+
+    def test_pool_follows_max_threads(self):
+        self.conf.import_opt('max_threads', 'cloudkitty.orchestrator',
+                             'orchestrator')
+        self.conf.set_override('max_threads', 40, 'orchestrator')
+        for adapter in self._pools(self._start()).values():
+            self.assertEqual(
+                40, adapter.poolmanager.connection_pool_kw['maxsize'])
+        # Never below what keystoneauth would have used.
+        self.conf.set_override('max_threads', 2, 'orchestrator')
+        for adapter in self._pools(self._start()).values():
+            self.assertEqual(
+                10, adapter.poolmanager.connection_pool_kw['maxsize'])
+
     def test_default_timeout_and_cafile_reach_requests(self):
         found = self._start(cafile='/etc/ssl/aetos-ca.pem')
         self.network.get(aetos_fakes.AETOS_QUERY_URL,
@@ -227,12 +286,14 @@ class AetosRoleWarningTest(tests.TestCase):
         return [line for line in logs.output.splitlines() if line]
 
     def test_member_gets_one_project_warning(self):
-        [warning] = self._warnings(('member', 'reader'))
-        self.assertIn("holds the roles ['member', 'reader'], none of admin "
-                      "or service", warning)
-        self.assertIn('Give the user the admin or service role on its '
-                      'project (Aetos policy telemetry:query:all_projects)',
-                      warning)
+        self.assertEqual([
+            "Aetos collector: the [collector_aetos] user has neither the "
+            "admin nor the service role on its project (its roles: member, "
+            "reader). Aetos will narrow every query to that user's own "
+            "project, so the usage of all other projects would be rated as "
+            "zero. Give the user the service (or admin) role on its project "
+            "(Aetos policy telemetry:query:all_projects)."],
+            self._warnings(('reader', 'member')))
 
     def test_admin_sees_every_project(self):
         self.assertEqual([], self._warnings(('admin', 'member', 'reader')))
@@ -286,10 +347,13 @@ class AetosFetchErrorTest(tests.TestCase):
                                        'title': 'Unauthorized'}}))
 
     def test_403(self):
+        # Aetos lets a reader query its own project: a 403 means the user
+        # lacks even that.
         self.assertEqual(
             AETOS + ' answered HTTP 403 (RBAC Authorization Failed): the '
-            'CloudKitty user needs the admin or service role on its project '
-            'to query Aetos for every project',
+            '[collector_aetos] user has no role Aetos accepts on its project: '
+            'give it the service (or admin) role there so that it sees every '
+            'project',
             self._fail(**self._fault(403, 'RBAC Authorization Failed')))
 
     def test_404(self):
@@ -302,20 +366,33 @@ class AetosFetchErrorTest(tests.TestCase):
                        headers={'Content-Type': 'text/html'}))
 
     def test_400_bad_promql(self):
+        # Aetos does not pass Prometheus' errorType on.
         self.assertEqual(
             AETOS + ' answered HTTP 400 ([400] invalid parameter "query": '
-            '1:9: parse error: unexpected "}"): Prometheus rejected the query '
-            '(bad_data): check the metric definition (extra_args, '
+            '1:9: parse error: unexpected "}"): Prometheus or Aetos rejected '
+            'the query: check the metric definition (extra_args, '
             'query_prefix, query_suffix)',
             self._fail(**self._fault(
                 400, '[400] invalid parameter "query": 1:9: parse error: '
                      'unexpected "}"')))
 
+    def test_400_bad_data_from_prometheus(self):
+        # Prometheus' own answer, passed on by a plain proxy.
+        self.assertEqual(
+            AETOS + ' answered HTTP 400 (bad_data: invalid parameter "query": '
+            '1:9: parse error: unexpected "}"): Prometheus rejected the query '
+            '(bad_data): check the metric definition (extra_args, '
+            'query_prefix, query_suffix)',
+            self._fail(status_code=400, json={
+                'status': 'error', 'errorType': 'bad_data',
+                'error': 'invalid parameter "query": 1:9: parse error: '
+                         'unexpected "}"'}))
+
     def test_400_bare_wsme_fault(self):
         self.assertEqual(
             AETOS + ' answered HTTP 400 ([400] invalid parameter "query": '
-            '1:9: parse error: unexpected "}"): Prometheus rejected the query '
-            '(bad_data): check the metric definition (extra_args, '
+            '1:9: parse error: unexpected "}"): Prometheus or Aetos rejected '
+            'the query: check the metric definition (extra_args, '
             'query_prefix, query_suffix)',
             self._fail(status_code=400, json={
                 'faultcode': 'Client', 'debuginfo': None,
@@ -381,8 +458,10 @@ class AetosFetchErrorTest(tests.TestCase):
             self._fail(exc=requests.exceptions.ReadTimeout))
 
     def test_connect_timeout(self):
-        self.assertIn(' did not answer within 60 s',
-                      self._fail(exc=requests.exceptions.ConnectTimeout))
+        self.assertEqual(
+            AETOS + ' did not answer within 60 s: check the load of Aetos and '
+            'Prometheus or raise [collector_aetos] timeout',
+            self._fail(exc=requests.exceptions.ConnectTimeout))
 
     def test_tls_failure(self):
         self.assertEqual(
@@ -396,11 +475,7 @@ class AetosFetchErrorTest(tests.TestCase):
             'self-signed certificate): check [collector_aetos] cafile, '
             'certfile, keyfile and insecure',
             self._fail(exc=requests.exceptions.SSLError(
-                "HTTPSConnectionPool(host='aetos.test', port=443): Max "
-                "retries exceeded with url: /api/v1/query (Caused by "
-                "SSLError(SSLCertVerificationError(1, '[SSL: "
-                "CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
-                "self-signed certificate (_ssl.c:1006)')))")))
+                aetos_fakes.TLS_FAILURE)))
 
     def test_body_not_json(self):
         self.assertEqual(
@@ -415,6 +490,46 @@ class AetosFetchErrorTest(tests.TestCase):
             '({"versions": []}): the metric-storage endpoint must be the root '
             'URL of Aetos',
             self._fail(json={'versions': []}))
+
+    def test_json_with_another_status(self):
+        # A health check URL, for instance.
+        self.assertEqual(
+            AETOS + ' answered JSON that is not a Prometheus result '
+            '({"status": "ok"}): the metric-storage endpoint must be the root '
+            'URL of Aetos',
+            self._fail(json={'status': 'ok'}))
+
+    def test_json_list(self):
+        self.assertEqual(
+            AETOS + ' answered JSON that is not a Prometheus result '
+            '(["success"]): the metric-storage endpoint must be the root URL '
+            'of Aetos',
+            self._fail(json=['success']))
+
+    def test_sample_without_value(self):
+        self.assertEqual(
+            AETOS + " answered JSON that is not a Prometheus result "
+            "({'status': 'success', 'data': {'resultType': 'vector', "
+            "'result': [{'metric': {'flavor': 'm1'}}]}}): the metric-storage "
+            "endpoint must be the root URL of Aetos",
+            self._fail(json={'status': 'success', 'data': {
+                'resultType': 'vector',
+                'result': [{'metric': {'flavor': 'm1'}}]}}))
+
+    def test_sample_value_not_a_number(self):
+        # Its time is right: the check shared with the Prometheus
+        # collector finds it.
+        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=aetos_fakes.vector(
+            [({'flavor': 'm1'}, 'many')]))
+        error = self.assertRaises(
+            collect_exc.CollectError, self.collector.fetch_all,
+            'instance_up', aetos_fakes.START, aetos_fakes.END, SCOPE)
+        self.assertEqual(
+            'Answer to [max(max_over_time(instance_up{project_id="%s"}'
+            '[3600s])) by (flavor, project_id)] is not a Prometheus result: '
+            "{'status': 'success', 'data': {'resultType': 'vector', "
+            "'result': [{'metric': {'flavor': 'm1'}, 'value': [1772362800, "
+            "'many']}]}}" % SCOPE, str(error))
 
     def test_success_without_result(self):
         self.assertEqual(
@@ -460,6 +575,38 @@ class AetosFetchErrorTest(tests.TestCase):
             'for a token (ConnectTimeout): check [collector_aetos] auth_url '
             'and that Keystone is running',
             self._fail(json=aetos_fakes.vector([])))
+
+    def test_keystone_unreachable_after_aetos_refused_the_token(self):
+        # keystoneauth asks Keystone for a new token within the request.
+        self.network.post(aetos_fakes.TOKEN_URL,
+                          exc=requests.exceptions.ConnectionError)
+        self.assertEqual(
+            'Keystone at http://keystone.test:5000/v3 could not be reached '
+            'for a token (ConnectFailure): check [collector_aetos] auth_url '
+            'and that Keystone is running',
+            self._fail(status_code=401, json={'error': {
+                'code': 401, 'message': 'Authentication required'}}))
+        self.assertEqual(2, len(aetos_fakes.token_requests(self.network)))
+
+    def test_keystone_tls_failure_on_renewal(self):
+        self.network.post(aetos_fakes.TOKEN_URL,
+                          exc=requests.exceptions.SSLError(
+                              aetos_fakes.TLS_FAILURE))
+        self.collector._conn._adapter.session.auth.invalidate()
+        self.assertEqual(
+            'TLS with Keystone at http://keystone.test:5000/v3 failed '
+            '(certificate verify failed: self-signed certificate): check '
+            '[collector_aetos] cafile, certfile, keyfile and insecure',
+            self._fail(json=aetos_fakes.vector([])))
+
+    def test_one_request_per_query(self):
+        self.network.get(aetos_fakes.AETOS_QUERY_URL,
+                         json=aetos_fakes.vector([({'flavor': 'm1'}, '1')]))
+        before = len(self.network.request_history)
+        self.collector.fetch_all('instance_up', aetos_fakes.START,
+                                 aetos_fakes.END, SCOPE)
+        [query] = self.network.request_history[before:]
+        self.assertEqual(aetos_fakes.TOKEN_ID, query.headers['X-Auth-Token'])
 
 
 class AetosTokenSharingTest(tests.TestCase):

@@ -19,6 +19,7 @@ from cloudkitty.collector import aetos
 from cloudkitty.collector import exceptions as collect_exc
 from cloudkitty.collector import prometheus
 from cloudkitty.collector import prometheus_base
+from cloudkitty.common import prometheus_client_base
 from cloudkitty import dataframe
 from cloudkitty import tests
 from cloudkitty.tests.collectors import aetos_fakes
@@ -241,6 +242,113 @@ class PrometheusCollectorShapeTest(tests.TestCase):
                       prometheus.PROMETHEUS_EXTRA_SCHEMA)
         self.assertEqual('prometheus',
                          prometheus.PrometheusCollector.collector_name)
+        # Besides what Python and abc add to every class.
+        self.assertEqual(
+            ['__init__', 'collector_name'],
+            sorted(name for name in vars(prometheus.PrometheusCollector)
+                   if name == '__init__' or not name.startswith('_')))
+
+
+class _FixedClient(prometheus_client_base.PrometheusClientBase):
+    """Answers every query with the same document."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def _get(self, endpoint, params):
+        return self.answer
+
+    def get_instant(self, query, time=None, timeout=None):
+        return self.answer
+
+
+class _FixedCollector(prometheus_base.PrometheusCollectorBase):
+    collector_name = 'fixed'
+
+    def __init__(self, client, **kwargs):
+        super(_FixedCollector, self).__init__(client, **kwargs)
+
+
+class CollectorBaseContractTest(tests.TestCase):
+    """The base takes its client as an argument, and only a client."""
+
+    def test_client_is_used(self):
+        client = _FixedClient(aetos_fakes.vector([({}, '3')]))
+        collector = _FixedCollector(
+            client, period=3600, conf={'metrics': {'up': {'unit': 'u'}}})
+        self.assertIs(client, collector._conn)
+        [point] = collector.fetch_all('up', aetos_fakes.START,
+                                      aetos_fakes.END, SCOPE)
+        self.assertEqual('3', str(point.qty))
+
+    def test_not_a_client(self):
+        error = self.assertRaises(
+            TypeError, _FixedCollector, 'http://prometheus.test',
+            period=3600, conf={'metrics': {'up': {'unit': 'u'}}})
+        self.assertEqual('_FixedCollector needs a PrometheusClientBase, not '
+                         'str', str(error))
+
+    def test_both_collectors_hand_their_client(self):
+        aetos_fakes.use_fake_network(self)
+        aetos_fakes.configure_keystone(self)
+        for collector_class in (prometheus.PrometheusCollector,
+                                aetos.AetosCollector):
+            collector = _collector(collector_class, 'up', {'unit': 'u'})
+            self.assertIsInstance(collector._conn,
+                                  prometheus_client_base.PrometheusClientBase)
+
+
+class MalformedSamplesTest(tests.TestCase):
+    """A result that is not a list of samples is a CollectError."""
+
+    QUERY = ('max(max_over_time(up{project_id="%s"}[3600s])) by '
+             '(project_id)' % SCOPE)
+
+    def _fail(self, answer):
+        collector = _FixedCollector(_FixedClient(answer), period=3600,
+                                    conf={'metrics': {'up': {'unit': 'u'}}})
+        error = self.assertRaises(
+            collect_exc.CollectError, collector.fetch_all, 'up',
+            aetos_fakes.START, aetos_fakes.END, SCOPE)
+        return str(error)
+
+    def _result(self, result):
+        return {'status': 'success',
+                'data': {'resultType': 'vector', 'result': result}}
+
+    def test_result_not_a_list(self):
+        for result in ({'metric': {}, 'value': [1, '1']}, 'samples', 3,
+                       None):
+            answer = self._result(result)
+            self.assertEqual(
+                'Answer to [%s] is not a Prometheus result: %s'
+                % (self.QUERY, answer), self._fail(answer))
+
+    def test_sample_without_value(self):
+        answer = self._result([{'metric': {}}])
+        self.assertEqual('Answer to [%s] is not a Prometheus result: %s'
+                         % (self.QUERY, answer), self._fail(answer))
+
+    def test_sample_without_labels(self):
+        answer = self._result([{'value': [1, '1']}])
+        self.assertEqual('Answer to [%s] is not a Prometheus result: %s'
+                         % (self.QUERY, answer), self._fail(answer))
+
+    def test_value_not_a_number(self):
+        for value in (['1'], [1, 'many'], [1, None], '1', None):
+            answer = self._result([{'metric': {}, 'value': value}])
+            self.assertEqual('Answer to [%s] is not a Prometheus result: %s'
+                             % (self.QUERY, answer), self._fail(answer))
+
+    def test_format_data_refuses_a_malformed_sample(self):
+        collector = _FixedCollector(_FixedClient({}), period=3600,
+                                    conf={'metrics': {'up': {'unit': 'u'}}})
+        error = self.assertRaises(
+            collect_exc.CollectError, collector._format_data, 'up',
+            'project_id', SCOPE, aetos_fakes.START, aetos_fakes.END,
+            {'metric': {}, 'value': 7})
+        self.assertEqual("Not a Prometheus sample: {'metric': {}, 'value': 7}",
+                         str(error))
 
 
 class StatusErrorTest(tests.TestCase):

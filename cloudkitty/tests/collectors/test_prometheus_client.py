@@ -16,6 +16,7 @@ from cloudkitty.collector import exceptions as collect_exc
 from cloudkitty.collector import prometheus
 from cloudkitty.common import prometheus_client
 from cloudkitty.common import prometheus_client_base
+from cloudkitty.fetcher import prometheus as prometheus_fetcher
 from cloudkitty import tests
 from cloudkitty.tests.collectors import aetos_fakes
 
@@ -120,8 +121,22 @@ class PrometheusClientTest(tests.TestCase):
                                   client.get_instant, 'up')
         self.assertEqual(
             'Prometheus at http://prometheus.test:9090/api/v1 could not be '
-            'queried (ConnectionError): check [collector_prometheus] '
-            'prometheus_url and that the server is up', str(error))
+            'queried (ConnectionError): check the configured Prometheus URL '
+            'and that the server is up', str(error))
+
+    def test_fetcher_unreachable(self):
+        # The scope fetcher has its own [fetcher_prometheus] options.
+        self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
+                               'fetcher_prometheus')
+        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL,
+                         exc=requests.exceptions.ConnectionError)
+        fetcher = prometheus_fetcher.PrometheusFetcher()
+        error = self.assertRaises(prometheus_fetcher.PrometheusFetcherError,
+                                  fetcher.get_tenants)
+        self.assertEqual(
+            'Prometheus at http://prometheus.test:9090/api/v1 could not be '
+            'queried (ConnectionError): check the configured Prometheus URL '
+            'and that the server is up', str(error))
 
     def test_collector_turns_failure_into_collect_error(self):
         self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
@@ -133,7 +148,10 @@ class PrometheusClientTest(tests.TestCase):
         error = self.assertRaises(collect_exc.CollectError,
                                   collector.fetch_all, 'up',
                                   aetos_fakes.START, aetos_fakes.END, 'p')
-        self.assertIn('could not be queried (ReadTimeout)', str(error))
+        self.assertEqual(
+            'Prometheus at http://prometheus.test:9090/api/v1 could not be '
+            'queried (ReadTimeout): check the configured Prometheus URL and '
+            'that the server is up', str(error))
 
     def test_collector_options(self):
         self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
