@@ -93,6 +93,52 @@ class AetosCollectorSetupTest(tests.TestCase):
         self.assertEqual(aetos_fakes.AETOS_PUBLIC, loaded._conn.url)
         self.assertEqual(['instance_up'], list(loaded.conf))
 
+    def test_get_collector_from_a_config_file(self):
+        """What cloudkitty-processor does: options from cloudkitty.conf.
+
+        keystoneauth's password options do not exist until the plugin is
+        loaded, so only a file (not set_override) shows that a deployer's
+        configuration is read as written.
+        """
+        workdir = self.useFixture(fixtures.TempDir()).path
+        metrics_file = os.path.join(workdir, 'metrics.yml')
+        with open(metrics_file, 'w') as out:
+            out.write('metrics:\n  instance_up:\n    unit: instance\n')
+        conf_file = os.path.join(workdir, 'cloudkitty.conf')
+        with open(conf_file, 'w') as out:
+            out.write(
+                '[collect]\n'
+                'collector = aetos\n'
+                'metrics_conf = %s\n'
+                '[collector_aetos]\n'
+                'auth_type = v3password\n'
+                'auth_url = %s\n'
+                'username = cloudkitty\n'
+                'password = %s\n'
+                'user_domain_id = default\n'
+                'project_name = service\n'
+                'project_domain_id = default\n'
+                'interface = internal\n'
+                'region_name = RegionOne\n' % (
+                    metrics_file, aetos_fakes.KEYSTONE_URL,
+                    aetos_fakes.PASSWORD))
+        self.network = aetos_fakes.use_fake_network(self)
+        self.auth.stop()
+        self.session.stop()
+        self.conf(args=['--config-file', conf_file], project='cloudkitty',
+                  default_config_files=[])
+
+        loaded = collector.get_collector()
+
+        self.assertIsInstance(loaded, aetos.AetosCollector)
+        self.assertEqual(aetos_fakes.AETOS_INTERNAL, loaded._conn.url)
+        self.assertEqual(['instance_up'], list(loaded.conf))
+        token_request = aetos_fakes.token_requests(self.network)[0].json()
+        self.assertEqual(
+            {'name': 'cloudkitty', 'password': aetos_fakes.PASSWORD,
+             'domain': {'id': 'default'}},
+            token_request['auth']['identity']['password']['user'])
+
     def _queried_url(self, **settings):
         found = self._start(**settings)
         self.network.get(re.compile('/api/v1/query'),
