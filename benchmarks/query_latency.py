@@ -37,13 +37,10 @@ import tempfile
 import time
 
 import requests
-import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
 
-from cloudkitty import collector  # noqa: E402
-from cloudkitty.collector import aetos  # noqa: E402,F401
 
 from functional import base  # noqa: E402
 from functional import stack as stack_mod  # noqa: E402
@@ -81,21 +78,10 @@ class Bench(object):
         self.periods = [
             (data.project_ids[name], data.hour(h), data.hour(h + 1))
             for name in sorted(stack.projects) for h in range(6)]
-        metrics_file = os.path.join(workdir, 'metrics.yml')
-        with open(metrics_file, 'w') as out:
-            yaml.safe_dump(METRICS, out)
-        sections = {
-            'collect': {'collector': 'aetos', 'period': PERIOD,
-                        'metrics_conf': metrics_file},
-            'collector_prometheus': {
-                'prometheus_url': stack.prometheus_url + '/api/v1'},
-            'collector_aetos': stack.collector_options(),
-        }
-        base.load_config(sections, workdir)
-        self.aetos = collector.get_collector()
-        sections['collect']['collector'] = 'prometheus'
-        base.load_config(sections, workdir)
-        self.prometheus = collector.get_collector()
+        self.aetos = base.load_collector(stack, workdir, METRICS,
+                                         period=PERIOD)
+        self.prometheus = base.load_collector(stack, workdir, METRICS,
+                                              'prometheus', period=PERIOD)
         self.http = requests.Session()
         self.token = stack.token()
         self.samples = {}

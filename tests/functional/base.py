@@ -22,6 +22,9 @@ import shutil
 import tempfile
 
 from oslo_config import cfg
+import yaml
+
+from cloudkitty import collector
 
 from functional import stack as stack_mod
 
@@ -68,3 +71,28 @@ def load_config(sections, directory):
     cfg.CONF(['--config-file', path], project='cloudkitty',
              default_config_files=[])
     return path
+
+
+def load_collector(stack, directory, metrics, name='aetos', period=3600,
+                   **aetos_options):
+    """A collector loaded as cloudkitty-processor loads it (stevedore).
+
+    Writes ``metrics`` as metrics.yml and a cloudkitty.conf pointing both
+    collectors at ``stack`` into ``directory``, then loads ``name``.
+    ``aetos_options`` override the stack's ``[collector_aetos]`` options;
+    a value of None removes the option.
+    """
+    metrics_file = os.path.join(directory, 'metrics.yml')
+    with open(metrics_file, 'w') as out:
+        yaml.safe_dump(metrics, out)
+    options = dict(stack.collector_options(), **aetos_options)
+    load_config({
+        'collect': {'collector': name, 'period': period,
+                    'scope_key': 'project_id',
+                    'metrics_conf': metrics_file},
+        'collector_prometheus': {
+            'prometheus_url': stack.prometheus_url + '/api/v1'},
+        'collector_aetos': {key: value for key, value in options.items()
+                            if value is not None},
+    }, directory)
+    return collector.get_collector()

@@ -37,9 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import yaml
 
-from cloudkitty import collector
 from cloudkitty.collector import aetos  # noqa: F401 (registers options)
 from cloudkitty.collector import exceptions as collect_exc
 from cloudkitty.common import aetos_client
@@ -91,16 +89,8 @@ def _utc(timestamp):
 
 def _load_collector(stack, workdir, **options):
     """An AetosCollector loaded as cloudkitty-processor loads it."""
-    metrics_file = os.path.join(workdir, 'metrics.yml')
-    with open(metrics_file, 'w') as out:
-        yaml.safe_dump(METRICS, out)
-    base.load_config({
-        'collect': {'collector': 'aetos', 'period': PERIOD,
-                    'scope_key': 'project_id',
-                    'metrics_conf': metrics_file},
-        'collector_aetos': dict(stack.collector_options(), **options),
-    }, workdir)
-    return collector.get_collector()
+    return base.load_collector(stack, workdir, METRICS, period=PERIOD,
+                               **options)
 
 
 def _fetch(loaded, stack, project, hour):

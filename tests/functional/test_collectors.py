@@ -27,7 +27,6 @@ import time
 import unittest
 
 from oslo_config import cfg
-import yaml
 
 from cloudkitty import collector
 from cloudkitty.collector import aetos  # noqa: F401 (registers options)
@@ -92,22 +91,10 @@ class CollectorsOnRealDataTest(unittest.TestCase):
         cls.stack = base.shared_stack()
         cls.data = cls.stack.dataset
         cls.workdir = base.class_workdir(cls, 'ck-collectors-')
-        metrics_file = os.path.join(cls.workdir, 'metrics.yml')
-        with open(metrics_file, 'w') as out:
-            yaml.safe_dump(METRICS, out)
-        sections = {
-            'collect': {'collector': 'aetos', 'period': PERIOD,
-                        'scope_key': 'project_id',
-                        'metrics_conf': metrics_file},
-            'collector_prometheus': {
-                'prometheus_url': cls.stack.prometheus_url + '/api/v1'},
-            'collector_aetos': cls.stack.collector_options(),
-        }
-        base.load_config(sections, cls.workdir)
-        cls.aetos = collector.get_collector()
-        base.load_config(dict(sections, collect=dict(
-            sections['collect'], collector='prometheus')), cls.workdir)
-        cls.prometheus = collector.get_collector()
+        cls.aetos = base.load_collector(cls.stack, cls.workdir, METRICS,
+                                        period=PERIOD)
+        cls.prometheus = base.load_collector(
+            cls.stack, cls.workdir, METRICS, 'prometheus', period=PERIOD)
         cls.compared = {'periods': 0, 'points': 0}
 
     @classmethod
@@ -229,15 +216,7 @@ class SharedByThreadsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.stack = base.shared_stack()
         cls.workdir = base.class_workdir(cls, 'ck-threads-')
-        metrics_file = os.path.join(cls.workdir, 'metrics.yml')
-        with open(metrics_file, 'w') as out:
-            yaml.safe_dump(METRICS, out)
-        base.load_config({
-            'collect': {'collector': 'aetos', 'period': PERIOD,
-                        'scope_key': 'project_id',
-                        'metrics_conf': metrics_file},
-            'collector_aetos': cls.stack.collector_options(),
-        }, cls.workdir)
+        base.load_collector(cls.stack, cls.workdir, METRICS, period=PERIOD)
 
     def _fetch(self, collector_, work):
         metric, project_id, hour = work

@@ -32,7 +32,6 @@ import datetime
 import http.server
 import json
 import logging
-import os
 import re
 import tempfile
 import threading
@@ -40,9 +39,7 @@ import time
 import unittest
 import uuid
 
-import yaml
 
-from cloudkitty import collector
 from cloudkitty.collector import aetos
 from cloudkitty.collector import exceptions as collect_exc
 
@@ -178,21 +175,9 @@ class FaultTestBase(unittest.TestCase):
         ``aetos_options`` override the stack's ``[collector_aetos]``
         options; a value of None removes the option.
         """
-        directory = tempfile.mkdtemp(dir=self.workdir)
-        metrics_file = os.path.join(directory, 'metrics.yml')
-        with open(metrics_file, 'w') as out:
-            yaml.safe_dump(metrics or metrics_conf(), out)
-        options = dict(self.stack.collector_options(), **aetos_options)
-        base.load_config({
-            'collect': {'collector': name, 'period': PERIOD,
-                        'scope_key': 'project_id',
-                        'metrics_conf': metrics_file},
-            'collector_prometheus': {
-                'prometheus_url': self.stack.prometheus_url + '/api/v1'},
-            'collector_aetos': {key: value for key, value in options.items()
-                                if value is not None},
-        }, directory)
-        return collector.get_collector()
+        return base.load_collector(
+            self.stack, tempfile.mkdtemp(dir=self.workdir),
+            metrics or metrics_conf(), name, period=PERIOD, **aetos_options)
 
     def _fetch(self, collector_, project='rated-b', hour=1, scope_id=None):
         start = self.data.hour(hour)
