@@ -217,12 +217,12 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
         # The library builds https URLs when "verify" is truthy; the real
         # certificate checks are those of the keystoneauth session.
         self._api.set_ca_cert(parts.scheme == 'https')
-        # Evaluation times Aetos was seen to honour, oldest first, and a
-        # lock for each time being checked, so that threads meeting the
+        # Evaluation times Aetos was seen to honour, oldest first. Checks
+        # of empty results run one at a time, so that threads meeting the
         # same unchecked time send one check between them.
         self._verified_times = collections.OrderedDict()
-        self._checks_running = {}
         self._verified_lock = threading.Lock()
+        self._probe_lock = threading.Lock()
 
     def _get(self, endpoint, params):
         """GET an API endpoint through Aetos; return the decoded JSON.
@@ -347,31 +347,20 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
 
     def _check_empty_result(self, query, wanted, time):
         """Check the time of an empty result, once per time and client."""
-        with self._verified_lock:
-            if self._is_verified(wanted):
-                return
-            running = self._checks_running.setdefault(wanted,
-                                                      threading.Lock())
-        try:
-            with running:
-                # Another thread may have checked it meanwhile.
-                with self._verified_lock:
-                    if self._is_verified(wanted):
-                        return
-                probe = self._get(self.INSTANT_QUERY_ENDPOINT, {
-                    'query': 'scalar(count((%s)))' % query, 'time': time})
-                stamps = self._evaluation_times(probe)
-                if not stamps:
-                    raise PrometheusResponseError(
-                        'Aetos at %s answered a query for its evaluation '
-                        'time without one (%s): the empty result cannot be '
-                        'trusted to be for the requested %s' % (
-                            self.url, excerpt(probe), time))
-                self._compare_times(stamps, wanted, time)
-        finally:
+        with self._probe_lock:
             with self._verified_lock:
-                if self._checks_running.get(wanted) is running:
-                    del self._checks_running[wanted]
+                if self._is_verified(wanted):
+                    return
+            probe = self._get(self.INSTANT_QUERY_ENDPOINT, {
+                'query': 'scalar(count((%s)))' % query, 'time': time})
+            stamps = self._evaluation_times(probe)
+            if not stamps:
+                raise PrometheusResponseError(
+                    'Aetos at %s answered a query for its evaluation time '
+                    'without one (%s): the empty result cannot be trusted '
+                    'to be for the requested %s'
+                    % (self.url, excerpt(probe), time))
+            self._compare_times(stamps, wanted, time)
 
     def _compare_times(self, stamps, wanted, time):
         """Refuse stamps other than ``wanted``; remember it if they match."""
