@@ -184,22 +184,26 @@ class TimeDroppingProxy(object):
             return self.server.forwarded, self.server.dropped
 
 
-class OldAetosTest(unittest.TestCase):
-    """Aetos 1.0.0 (2025.2), which predates the ``time`` parameter."""
+class OwnStackTestCase(unittest.TestCase):
+    """Tests needing a stack built differently from the shared one."""
+
+    stack_options = {}
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # keystone 28.1.0 and aetos 1.0.0 with the 2025.2 constraints, in
-        # a virtualenv of their own next to the current base's.
-        cls.stack = stack_mod.Stack(base=OLD_BASE)
+        cls.stack = stack_mod.Stack(**cls.stack_options)
+        cls.addClassCleanup(cls.stack.stop)
         cls.stack.start()
-        cls.workdir = base.class_workdir(cls, 'ck-old-aetos-')
+        cls.workdir = base.class_workdir(cls, 'ck-%s-' % cls.__name__)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.stop()
-        super().tearDownClass()
+
+class OldAetosTest(OwnStackTestCase):
+    """Aetos 1.0.0 (2025.2), which predates the ``time`` parameter."""
+
+    # keystone 28.1.0 and aetos 1.0.0 with the 2025.2 constraints, in a
+    # virtualenv of their own next to the current base's.
+    stack_options = {'base': OLD_BASE}
 
     def test_serves_queries_without_time(self):
         # What fails below is the time parameter, nothing else.
@@ -354,20 +358,10 @@ class TimeDroppingProxyTest(unittest.TestCase):
             at, aetos_client.NEWER_AETOS_NEEDED), str(caught.exception))
 
 
-class TokenExpiryTest(unittest.TestCase):
+class TokenExpiryTest(OwnStackTestCase):
     """A collection outliving several short-lived Keystone tokens."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.stack = stack_mod.Stack(token_expiration=TOKEN_LIFETIME)
-        cls.stack.start()
-        cls.workdir = base.class_workdir(cls, 'ck-token-expiry-')
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stack.stop()
-        super().tearDownClass()
+    stack_options = {'token_expiration': TOKEN_LIFETIME}
 
     def _keystone_requests(self, offset):
         """Token requests in Keystone's access log since ``offset``.
