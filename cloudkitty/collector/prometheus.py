@@ -14,6 +14,7 @@
 from oslo_config import cfg
 
 from cloudkitty.collector import prometheus_base
+from cloudkitty.collector import scope_batch
 from cloudkitty.common import prometheus_client
 
 PROMETHEUS_COLLECTOR_OPTS = 'collector_prometheus'
@@ -33,6 +34,9 @@ collector_prometheus_opts = [
                  help='Seconds to wait for Prometheus to answer.'),
 ]
 
+# Listed with the others, so the base's sample configuration shows them.
+collector_prometheus_opts += scope_batch.batch_opts
+
 cfg.CONF.register_opts(collector_prometheus_opts, PROMETHEUS_COLLECTOR_OPTS)
 
 CONF = cfg.CONF
@@ -45,6 +49,7 @@ PrometheusResponseError = prometheus_client.PrometheusResponseError
 
 class PrometheusCollector(prometheus_base.PrometheusCollectorBase):
     collector_name = 'prometheus'
+    options_group = PROMETHEUS_COLLECTOR_OPTS
 
     def __init__(self, **kwargs):
         group = CONF.collector_prometheus

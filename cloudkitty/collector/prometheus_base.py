@@ -15,8 +15,11 @@
 The Prometheus and Aetos collectors differ only in how they reach the
 API: each builds a PrometheusClientBase and hands it to this base, and
 everything else is shared here, so the same metric configuration yields
-the same queries and the same data points through either.
+the same points through either. A collector that pins its queries adds
+``@ <period end>`` to its selector, so that the query itself says when it
+is evaluated.
 """
+import calendar
 import decimal
 
 from oslo_config import cfg
@@ -25,7 +28,10 @@ import voluptuous
 
 from cloudkitty import collector
 from cloudkitty.collector import exceptions as collect_exc
+from cloudkitty.collector import promql
+from cloudkitty.collector import scope_batch
 from cloudkitty.common import prometheus_client_base
+from cloudkitty.common import prometheus_errors
 from cloudkitty import utils as ck_utils
 from cloudkitty.utils import tz as tzutils
 
@@ -57,38 +63,16 @@ PROMETHEUS_EXTRA_SCHEMA = {
     voluptuous.Required('extra_args', default={}): _EXTRA_ARGS_SCHEMA,
 }
 
-# Inside a double-quoted PromQL string these characters must be escaped,
-# or a label value could close the string and rewrite the query.
-_LABEL_VALUE_ESCAPES = str.maketrans({'\\': '\\\\', '"': '\\"',
-                                      '\n': '\\n'})
+escape_label_value = promql.escape_label_value
 
 
-def escape_label_value(value):
-    """Quote-safe form of ``value`` for a ``label="..."`` matcher."""
-    return str(value).translate(_LABEL_VALUE_ESCAPES)
+class MetricNotPinned(collect_exc.CollectError):
+    """The server evaluates at "now" and the query cannot say when."""
 
 
-class _MalformedSample(collect_exc.CollectError):
-    """A result sample without the labels and value Prometheus gives."""
-
-
-def _sample_labels_and_value(sample):
-    """The labels and the exact value of an instant-vector sample.
-
-    The time stamped on the sample plays no part in the data point.
-
-    :raises _MalformedSample: when ``sample`` is not shaped like
-        ``{"metric": {...}, "value": [<time>, "<number>"]}``
-    """
-    try:
-        labels = sample['metric']
-        _stamp, value = sample['value']
-        if isinstance(labels, dict):
-            return labels, decimal.Decimal(value)
-    except (KeyError, TypeError, ValueError, ArithmeticError):
-        pass
-    raise _MalformedSample('Not a Prometheus sample: %s'
-                           % prometheus_client_base.excerpt(sample))
+def unix_seconds(moment):
+    """Whole Unix seconds of a datetime; a naive one is UTC."""
+    return calendar.timegm(moment.utctimetuple())
 
 
 class PrometheusCollectorBase(collector.BaseCollector):
@@ -98,12 +82,38 @@ class PrometheusCollectorBase(collector.BaseCollector):
     :param kwargs: the arguments of BaseCollector (``period``, ``conf``)
     """
 
+    pins_queries = False
+    """Whether the collector's selector carries ``@ <period end>``."""
+
+    options_group = None
+    """The collector's option group, holding the scope batching options."""
+
     def __init__(self, client, **kwargs):
         if not isinstance(client, prometheus_client_base.PrometheusClientBase):
             raise TypeError('%s needs a PrometheusClientBase, not %s'
                             % (type(self).__name__, type(client).__name__))
         super(PrometheusCollectorBase, self).__init__(**kwargs)
         self._conn = client
+        self._unpinnable = self.metrics_where(promql.unpinnable_reason)
+        if self.pins_queries and self._unpinnable:
+            LOG.warning(
+                '%s collector: %s cannot be pinned to the period end with '
+                '@; they can only be collected from a server that accepts '
+                'the time parameter (Aetos 2.0.0 or newer)',
+                self.collector_name, '; '.join(
+                    '%s (%s)' % item for item in self._unpinnable.items()))
+        self._batcher, self._per_scope = scope_batch.for_collector(self)
+
+    def metrics_where(self, test):
+        """``{metric: test(extra_args)}`` where the test gives a truth."""
+        found = ((name, test(metric['extra_args']))
+                 for name, metric in sorted(self.conf.items()))
+        return {name: value for name, value in found if value}
+
+    @property
+    def client(self):
+        """The PrometheusClientBase the queries go through."""
+        return self._conn
 
     @staticmethod
     def check_configuration(conf):
@@ -114,31 +124,26 @@ class PrometheusCollectorBase(collector.BaseCollector):
 
     @staticmethod
     def build_query(conf, metric_name, start, end, scope_key, scope_id,
-                    groupby, metadata):
-        """PromQL giving one value per group for the scope and period."""
-        args = conf[metric_name]['extra_args']
-        method = args['aggregation_method']
+                    groupby, metadata, pin=False):
+        """PromQL giving one value per group for the scope and period.
+
+        :param scope_id: the scope to match, or None for every scope
+        :param pin: add ``@ <end>`` to the selector, so that the query
+            is evaluated at the period end whatever time it is sent with
+        """
         # Metrics declared twice carry their alt_name after '@#'.
-        series = metric_name.split('@#')[0]
-        selector = '%s{%s="%s"}[%ss]' % (
-            series, scope_key, escape_label_value(scope_id),
-            tzutils.diff_seconds(end, start))
-
-        over_period = args.get('range_function') or method + '_over_time'
-        expr = '%s(%s)' % (over_period, selector)
-        if args.get('query_function'):
-            expr = '%s(%s)' % (args['query_function'], expr)
-        expr = '%s(%s) by (%s)' % (method, expr,
-                                   ', '.join(list(groupby) + list(metadata)))
-
-        pieces = [args['query_prefix'], expr, args['query_suffix']]
-        return ' '.join(piece for piece in pieces if piece)
+        return promql.period_query(
+            conf[metric_name]['extra_args'], metric_name.split('@#')[0],
+            {} if scope_id is None else {scope_key: scope_id},
+            tzutils.diff_seconds(end, start),
+            list(groupby) + list(metadata),
+            at=unix_seconds(end) if pin else None)
 
     def _format_data(self, metric_name, scope_key, scope_id, start, end,
                      data):
         """Split one result sample into (metadata, groupby, quantity)."""
         metric_conf = self.conf[metric_name]
-        labels, value = _sample_labels_and_value(data)
+        labels = data['metric']
         metadata = {key: labels.get(key, '')
                     for key in metric_conf['metadata']}
         groupby = {scope_key: scope_id}
@@ -150,50 +155,90 @@ class PrometheusCollectorBase(collector.BaseCollector):
         with decimal.localcontext() as ctx:
             ctx.prec = 9
             ctx.rounding = decimal.ROUND_HALF_UP
-            raw = +value
+            raw = +decimal.Decimal(data['value'][1])
             qty = ck_utils.convert_unit(raw, metric_conf['factor'],
                                         metric_conf['offset'])
             qty = ck_utils.mutate(qty, metric_conf['mutate'],
                                   mutate_map=metric_conf.get('mutate_map'))
         return metadata, groupby, qty
 
-    def fetch_all(self, metric_name, start, end, scope_id, q_filter=None):
+    def _refuse_unpinned(self, metric_name):
+        """Refuse what a server without ``time`` would rate wrong."""
+        if self._conn.sends_time:
+            return
+        reason = (self._unpinnable.get(metric_name) if self.pins_queries
+                  else 'the %s collector does not pin its queries'
+                  % self.collector_name)
+        if reason:
+            raise MetricNotPinned(
+                'Metric %s cannot be collected from %s at %s, which '
+                'evaluates every query at "now": %s. Use Aetos 2.0.0 or '
+                'newer, or remove what reads the evaluation time from the '
+                'metric definition' % (metric_name, self._conn.server,
+                                       self._conn.url, reason))
+
+    def _ask(self, metric_name, query, end):
+        """The checked answer to ``query``, evaluated at ``end``."""
+        for attempt in (1, 2):
+            self._refuse_unpinned(metric_name)
+            try:
+                return self._conn.get_instant(query, end.isoformat())
+            except prometheus_errors.TimeNotSupported as exc:
+                # The client sends no time from now on: ask again if
+                # the query pins itself.
+                if attempt == 2:
+                    raise collect_exc.CollectError(*exc.args) from exc
+            except prometheus_errors.PrometheusResponseError as exc:
+                raise collect_exc.CollectError(*exc.args) from exc
+
+    def _samples(self, metric_name, start, end, scope_key, scope_id):
+        """The result samples of one query; every scope's for None."""
         metric_conf = self.conf[metric_name]
-        scope_key = CONF.collect.scope_key
+        groupby = list(metric_conf.get('groupby', []))
+        if scope_id is None and scope_key not in groupby:
+            groupby.append(scope_key)
         query = self.build_query(
             self.conf, metric_name, start, end, scope_key, scope_id,
-            metric_conf.get('groupby', []), metric_conf.get('metadata', []))
+            groupby, metric_conf.get('metadata', []), pin=self.pins_queries)
         LOG.debug("Running PromQL query [%s] through the %s collector",
                   query, self.collector_name)
+        answer = self._ask(metric_name, query, end)
+        kind = answer['data'].get('resultType')
+        if kind in ('matrix', 'scalar', 'string'):
+            raise collect_exc.CollectError(
+                'Answer to [%s] is a %s, not an instant vector: check the '
+                'metric definition (query_prefix, query_suffix)'
+                % (query, kind))
+        return answer['data']['result']
 
-        try:
-            answer = self._conn.get_instant(query, end.isoformat())
-        except prometheus_client_base.PrometheusResponseError as exc:
-            raise collect_exc.CollectError(*exc.args) from exc
+    def _batched(self, metric_name, start, end, scope_key, scope_id):
+        """The scope's samples from the batch answer; None for its own."""
+        if self._batcher is None or metric_name in self._per_scope:
+            return None
 
-        def not_a_result():
-            return collect_exc.CollectError(
-                'Answer to [%s] is not a Prometheus result: %s' % (
-                    query, prometheus_client_base.excerpt(answer)))
+        def every_scope():
+            by_scope = {}
+            for sample in self._samples(metric_name, start, end, scope_key,
+                                        None):
+                scope = sample['metric'].get(scope_key)
+                if scope is not None:
+                    by_scope.setdefault(scope, []).append(sample)
+            return by_scope
 
-        try:
-            if answer['status'] == 'error':
-                raise collect_exc.CollectError(
-                    '%s: %s' % (answer['errorType'], answer['error']))
-            samples = answer['data']['result']
-        except (KeyError, TypeError) as exc:
-            raise not_a_result() from exc
-        # Of the values decoded JSON holds, only an array lists samples.
-        if isinstance(samples, (dict, str, int, float)) or samples is None:
-            raise not_a_result()
+        return self._batcher.samples((metric_name, start, end), scope_id,
+                                     every_scope)
 
+    def fetch_all(self, metric_name, start, end, scope_id, q_filter=None):
+        scope_key = CONF.collect.scope_key
+        samples = self._batched(metric_name, start, end, scope_key, scope_id)
+        if samples is None:
+            samples = self._samples(metric_name, start, end, scope_key,
+                                    scope_id)
+        metric_conf = self.conf[metric_name]
         points = []
         for sample in samples:
-            try:
-                metadata, groupby, qty = self._format_data(
-                    metric_name, scope_key, scope_id, start, end, sample)
-            except _MalformedSample as exc:
-                raise not_a_result() from exc
+            metadata, groupby, qty = self._format_data(
+                metric_name, scope_key, scope_id, start, end, sample)
             points.append(self._create_data_point(
                 metric_conf, qty, 0, groupby, metadata, start))
         return points

@@ -14,23 +14,29 @@
 import requests
 
 from cloudkitty.common import prometheus_client_base
+from cloudkitty.common import prometheus_errors
 
 # The fetcher and older code import the exception from this module.
-PrometheusResponseError = prometheus_client_base.PrometheusResponseError
+PrometheusResponseError = prometheus_errors.PrometheusResponseError
 
 
 class PrometheusClient(prometheus_client_base.PrometheusClientBase):
-    """Plain ``requests`` client, with optional basic auth and TLS options."""
+    """Plain ``requests`` client, with optional basic auth and TLS options.
+
+    :param url: base of the API, ``/api/v1`` included
+    :param auth: ``(user, password)`` for basic auth, or None
+    :param verify: True, False or the path of a CA bundle
+    :param timeout: seconds to wait for the server
+    """
+
+    SERVER_ERROR_HINT = ('check that Prometheus is running and that the '
+                         'configured Prometheus URL is right')
+    OTHER_STATUS_HINT = ('check the configured Prometheus URL: it ends '
+                         'with /api/v1')
+    ROOT_HINT = OTHER_STATUS_HINT
 
     def __init__(self, url, auth=None, verify=True, timeout=60):
-        """Keep the connection settings used by every request.
-
-        :param url: base of the API, ``/api/v1`` included
-        :param auth: ``(user, password)`` for basic auth, or None
-        :param verify: True, False or the path of a CA bundle
-        :param timeout: seconds to wait for the server
-        """
-        self.url = url
+        super(PrometheusClient, self).__init__(url)
         self.auth = auth
         self.verify = verify
         self.timeout = timeout
@@ -38,23 +44,22 @@ class PrometheusClient(prometheus_client_base.PrometheusClientBase):
     def _get(self, endpoint, params):
         target = '%s/%s' % (self.url, endpoint)
         try:
-            # requests leaves out the parameters whose value is None.
-            answer = requests.get(target, params=params, auth=self.auth,
-                                  verify=self.verify, timeout=self.timeout)
+            return requests.get(target, params=params, auth=self.auth,
+                                verify=self.verify, timeout=self.timeout)
+        except requests.Timeout as exc:
+            reason = ('no answer within %g s' % self.timeout
+                      if self.timeout else 'no answer in time')
+            fix = 'check the load of Prometheus or raise the timeout option'
+            cause = exc
+        except requests.exceptions.SSLError as exc:
+            reason = 'TLS failed'
+            fix = 'check the cafile and insecure options'
+            cause = exc
         except requests.RequestException as exc:
-            raise PrometheusResponseError(
-                'Prometheus at %s could not be queried (%s): check the '
-                'configured Prometheus URL and that the server is up'
-                % (self.url, type(exc).__name__)) from exc
-        try:
-            return answer.json()
-        except ValueError as exc:
-            raise PrometheusResponseError(
-                'Prometheus answered %s with a body that is not JSON: %s'
-                % (answer.url, prometheus_client_base.excerpt(answer.text))
-            ) from exc
-
-    def get_instant(self, query, time=None, timeout=None):
-        return self._get(
-            self.INSTANT_QUERY_ENDPOINT,
-            params={'query': query, 'time': time, 'timeout': timeout})
+            reason = type(exc).__name__
+            fix = ('check the configured Prometheus URL and that the server '
+                   'is up')
+            cause = exc
+        raise prometheus_errors.UnreachableError(
+            'Prometheus at %s could not be queried (%s): %s'
+            % (self.url, reason, fix), url=self.url) from cause

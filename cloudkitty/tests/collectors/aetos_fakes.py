@@ -17,12 +17,16 @@ the configuration, asks the fake Keystone for a token and reads the
 catalog from it, and the clients build their real HTTP requests.
 """
 import datetime
-import re
+import logging
+import ssl
 from urllib import parse
 
+import fixtures
 from keystoneauth1 import fixture as ks_fixture
 from keystoneauth1 import loading as ks_loading
+import requests
 from requests_mock.contrib import fixture as rm_fixture
+from urllib3 import exceptions as urllib3_exc
 
 from cloudkitty.collector import aetos
 
@@ -41,12 +45,32 @@ AETOS_QUERY_URL = AETOS_PUBLIC + '/api/v1/query'
 PROMETHEUS_URL = 'http://prometheus.test:9090/api/v1'
 PROMETHEUS_QUERY_URL = PROMETHEUS_URL + '/query'
 
-# What requests says when OpenSSL refuses a server certificate.
+# What requests says when OpenSSL refuses a server certificate: the text
+# only; tls_failure() gives the exception itself.
 TLS_FAILURE = (
     "HTTPSConnectionPool(host='aetos.test', port=443): Max retries exceeded "
     "with url: /api/v1/query (Caused by SSLError(SSLCertVerificationError(1, "
     "'[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
     "self-signed certificate (_ssl.c:1006)')))")
+
+
+def tls_failure(host='aetos.test'):
+    """A requests SSLError as a refused self-signed certificate gives.
+
+    The chain is the real one (requests, urllib3, ssl), so that code
+    looking for OpenSSL's own words finds them where they are.
+    """
+    refusal = ssl.SSLCertVerificationError(
+        1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: '
+        'self-signed certificate (_ssl.c:1006)')
+    # The ssl module sets these from OpenSSL when it raises.
+    refusal.reason = 'CERTIFICATE_VERIFY_FAILED'
+    refusal.verify_message = 'self-signed certificate'
+    retries = urllib3_exc.MaxRetryError(
+        None, 'https://%s/api/v1/query' % host,
+        reason=urllib3_exc.SSLError(refusal))
+    return requests.exceptions.SSLError(retries)
+
 
 START = datetime.datetime(2026, 3, 1, 10, 0, 0)
 END = datetime.datetime(2026, 3, 1, 11, 0, 0)
@@ -120,26 +144,54 @@ def query_params(request):
     return dict(parse.parse_qsl(parse.urlsplit(request.url).query))
 
 
-TIME_CHECK_PREFIX = 'scalar(count(('
+# How Aetos 1.0.0 answers a query carrying "time": WSME refuses the
+# argument, and Aetos' error middleware wraps the fault.
+TIME_REFUSED = {'error_message': {'faultcode': 'Client',
+                                  'faultstring': 'Unknown argument: "time"',
+                                  'debuginfo': None}}
 
 
-def is_time_check(request):
-    """Whether a request is AetosClient's evaluation time check."""
-    return query_params(request).get('query', '').startswith(
-        TIME_CHECK_PREFIX)
+def carries_time(request):
+    """Whether a recorded request sends the ``time`` parameter."""
+    return 'time' in query_params(request)
 
 
-def answer_time_checks(network, at=END_UNIX):
-    """Answer the time checks of empty results as evaluated at ``at``.
+def act_as_aetos_1(network, body, refusal=TIME_REFUSED):
+    """Answer ``body`` to queries without ``time``, HTTP 400 to the rest.
 
-    Prometheus gives ``scalar(count(...))`` of an empty vector as NaN
-    stamped with the evaluation time. requests-mock tries the latest
-    registration first: call this after registering the other answers.
+    requests-mock tries the latest registration first, so the refusal
+    is registered last.
     """
-    network.get(re.compile('/api/v1/query'), additional_matcher=is_time_check,
-                json={'status': 'success',
-                      'data': {'resultType': 'scalar', 'result': [at, 'NaN']}})
+    network.get(AETOS_QUERY_URL, json=body)
+    network.get(AETOS_QUERY_URL, additional_matcher=carries_time,
+                status_code=400, json=refusal)
+
+
+def aetos_queries(network):
+    """The requests sent to Aetos' query endpoint, in order."""
+    return [r for r in network.request_history
+            if r.url.startswith(AETOS_QUERY_URL)]
+
+
+def hear_warnings(test, *modules):
+    """Capture the WARNING records of the loggers of ``modules``.
+
+    The alembic run of TestCase.setUp disables the loggers that exist by
+    then; the ones a test listens to are enabled again for the test.
+    """
+    for module in modules:
+        test.useFixture(fixtures.MockPatchObject(
+            logging.getLogger(module.__name__), 'disabled', False))
+    return test.useFixture(fixtures.FakeLogger(
+        name='cloudkitty', level=logging.WARNING,
+        format='%(levelname)s %(name)s %(message)s'))
+
+
+def warning_lines(logs):
+    """The lines hear_warnings() captured, empty ones left out."""
+    return [line for line in logs.output.splitlines() if line]
 
 
 def token_requests(network):
+    """The token requests sent to the fake Keystone."""
     return [r for r in network.request_history if r.url == TOKEN_URL]

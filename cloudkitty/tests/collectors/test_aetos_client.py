@@ -10,381 +10,384 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 #
-import datetime
+"""AetosClient on a real keystoneauth session; only the network is fake."""
+import logging
+import ssl
 
+import fixtures
 from keystoneauth1 import adapter as ks_adapter
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import http_basic
 from keystoneauth1.identity import v3 as ks_v3
 from keystoneauth1 import session as ks_session
+import requests
+from urllib3 import exceptions as urllib3_exc
 
 from cloudkitty.common import aetos_client
 from cloudkitty.common import prometheus_client_base
+from cloudkitty.common import prometheus_errors as errors
 from cloudkitty import tests
 from cloudkitty.tests.collectors import aetos_fakes
 
 QUERY = 'sum(instance_up) by (project_id)'
+AT = '2026-03-01T11:00:00+00:00'
+KEYSTONE = aetos_fakes.KEYSTONE_URL
+AETOS = aetos_fakes.AETOS_PUBLIC
+AETOS_QUERY = aetos_fakes.AETOS_QUERY_URL
+BODY = aetos_fakes.vector([({'project_id': 'p1'}, '3')])
+SECOND_TOKEN = 'fake-token-second-91c4'
 
 
-class AetosClientTest(tests.TestCase):
-    """AetosClient on a real keystoneauth session, network faked."""
+def tls_refusal(host, reason, verify_message=None):
+    """requests' SSLError for a failed handshake, chain included.
+
+    The chain is built as requests, urllib3 and ssl build it. The ssl
+    module sets ``reason`` (and ``verify_message`` for a refused
+    certificate) from OpenSSL when it raises; they are set by hand here.
+    """
+    text = '[SSL: %s] %s (_ssl.c:1006)' % (reason, verify_message or reason)
+    if verify_message:
+        refusal = ssl.SSLCertVerificationError(1, text)
+        refusal.verify_message = verify_message
+        refusal.verify_code = 19
+    else:
+        refusal = ssl.SSLError(1, text)
+    refusal.reason = reason
+    refusal.library = 'SSL'
+    retries = urllib3_exc.MaxRetryError(
+        None, 'https://%s/' % host, reason=urllib3_exc.SSLError(refusal))
+    return requests.exceptions.SSLError(retries)
+
+
+def token_answer(token=aetos_fakes.TOKEN_ID):
+    return {'json': aetos_fakes.token_body(), 'status_code': 201,
+            'headers': {'X-Subject-Token': token}}
+
+
+class AetosClientTestBase(tests.TestCase):
 
     def setUp(self):
-        super(AetosClientTest, self).setUp()
+        super(AetosClientTestBase, self).setUp()
         self.network = aetos_fakes.use_fake_network(self)
 
-    def _client(self, url=aetos_fakes.AETOS_PUBLIC, verify=True,
-                auth_url=aetos_fakes.KEYSTONE_URL):
-        auth = ks_v3.Password(
-            auth_url=auth_url, username='cloudkitty',
-            password=aetos_fakes.PASSWORD, user_domain_id='default',
-            project_name='service', project_domain_id='default')
-        self.ks_session = ks_session.Session(auth=auth, verify=verify,
-                                             timeout=30)
-        adapter = ks_adapter.Adapter(self.ks_session,
-                                     service_type='metric-storage')
-        return aetos_client.AetosClient(adapter, url)
+    def client(self, url=AETOS, auth_url=KEYSTONE, auth=None, **settings):
+        """An AetosClient as aetos_setup builds it, with these settings."""
+        if auth is None:
+            auth = ks_v3.Password(
+                auth_url=auth_url, username='cloudkitty',
+                password=aetos_fakes.PASSWORD, user_domain_id='default',
+                project_name='service', project_domain_id='default')
+        group = settings.pop('group', 'collector_aetos')
+        settings.setdefault('timeout', 30)
+        session = ks_session.Session(auth=auth, **settings)
+        adapter = ks_adapter.Adapter(session, service_type='metric-storage')
+        return aetos_client.AetosClient(adapter, url, group=group)
 
-    def test_is_a_prometheus_client(self):
-        self.assertIsInstance(self._client(),
-                              prometheus_client_base.PrometheusClientBase)
-
-    def test_get_instant_returns_the_decoded_answer(self):
-        body = aetos_fakes.vector([({'project_id': 'p1'}, '3')])
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
-
-        answer = self._client().get_instant(QUERY, '2026-03-01T11:00:00Z',
-                                            timeout='20s')
-
-        self.assertEqual(body, answer)
-        request = self.network.last_request
-        self.assertEqual({'query': QUERY, 'time': '2026-03-01T11:00:00Z',
-                          'timeout': '20s'},
-                         aetos_fakes.query_params(request))
-        self.assertEqual('GET', request.method)
-        self.assertEqual(aetos_fakes.TOKEN_ID, request.headers['X-Auth-Token'])
-        self.assertEqual(30, request.timeout)
-
-    def test_no_time_no_check(self):
-        body = aetos_fakes.vector([({}, '3')], at=1)
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
-
-        self.assertEqual(body, self._client().get_instant(QUERY))
-        self.assertEqual({'query': QUERY},
-                         aetos_fakes.query_params(self.network.last_request))
-
-    def test_time_forms(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([({}, '1')]))
-        client = self._client()
-        for moment in (aetos_fakes.END, aetos_fakes.END.isoformat(),
-                       '2026-03-01T12:00:00+01:00', aetos_fakes.END_UNIX,
-                       str(aetos_fakes.END_UNIX),
-                       aetos_fakes.END.replace(tzinfo=datetime.timezone.utc)):
-            client.get_instant(QUERY, moment)
-        self.assertRaises(aetos_client.PrometheusResponseError,
-                          client.get_instant, QUERY,
-                          '2026-03-01T11:00:01+00:00')
-
-    def test_scalar_time_checked(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, json={
-            'status': 'success',
-            'data': {'resultType': 'scalar', 'result': [1.0, '1']}})
-        error = self.assertRaises(aetos_client.PrometheusResponseError,
-                                  self._client().get_instant, 'vector(1)',
-                                  aetos_fakes.END_UNIX)
-        self.assertIn('Aetos 2.0.0 or newer is required', str(error))
-
-    def test_empty_result_checked_by_a_second_query(self):
-        body = aetos_fakes.vector([])
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
-        aetos_fakes.answer_time_checks(self.network)
-
-        self.assertEqual(body, self._client().get_instant(
-            QUERY, '2026-03-01T11:00:00Z', timeout='20s'))
-
-        first, check = [r for r in self.network.request_history
-                        if r.url.startswith(aetos_fakes.AETOS_QUERY_URL)]
-        self.assertEqual({'query': QUERY, 'time': '2026-03-01T11:00:00Z',
-                          'timeout': '20s'},
-                         aetos_fakes.query_params(first))
-        self.assertEqual({'query': 'scalar(count((%s)))' % QUERY,
-                          'time': '2026-03-01T11:00:00Z'},
-                         aetos_fakes.query_params(check))
-        self.assertEqual(aetos_fakes.TOKEN_ID, check.headers['X-Auth-Token'])
-
-    def test_empty_result_evaluated_at_another_time(self):
-        # A proxy dropping "time": a past period is empty at "now".
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([]))
-        aetos_fakes.answer_time_checks(self.network,
-                                       at=aetos_fakes.END_UNIX + 86400.25)
-        error = self.assertRaises(aetos_client.PrometheusResponseError,
-                                  self._client().get_instant, QUERY,
-                                  aetos_fakes.END_UNIX)
-        self.assertEqual(
-            'Aetos at http://aetos.test/metric-storage evaluated the query '
-            'at Unix time 1772449200.25, not at the requested 1772362800: '
-            'Aetos 2.0.0 or newer is required', str(error))
-
-    def test_time_check_answered_without_time(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([]))
-        error = self.assertRaises(aetos_client.PrometheusResponseError,
-                                  self._client().get_instant, QUERY,
-                                  aetos_fakes.END_UNIX)
-        self.assertEqual(
-            "Aetos at http://aetos.test/metric-storage answered a query for "
-            "its evaluation time without one ({'status': 'success', 'data': "
-            "{'resultType': 'vector', 'result': []}}): the empty result "
-            "cannot be trusted to be for the requested 1772362800",
-            str(error))
-
-    def test_time_check_failure_is_reported(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([]))
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         additional_matcher=aetos_fakes.is_time_check,
-                         status_code=503, text='busy')
-        error = self.assertRaises(aetos_client.PrometheusResponseError,
-                                  self._client().get_instant, QUERY,
-                                  aetos_fakes.END_UNIX)
-        self.assertIn('answered HTTP 503', str(error))
-
-    def _time_checks(self):
+    def gets(self, url=AETOS_QUERY):
         return [r for r in self.network.request_history
-                if aetos_fakes.is_time_check(r)]
+                if r.method == 'GET' and r.url.split('?')[0] == url]
 
-    def test_each_time_checked_once(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([]))
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         additional_matcher=aetos_fakes.is_time_check,
-                         json=_scalar_at_requested_time)
-        client = self._client()
-        # Two metrics of one pass, in any of the forms of that time.
-        client.get_instant(QUERY, aetos_fakes.END.isoformat())
-        client.get_instant('count(up)', aetos_fakes.END_UNIX)
-        self.assertEqual(1, len(self._time_checks()))
-        # The next pass.
-        client.get_instant(QUERY, aetos_fakes.END_UNIX + 3600)
-        client.get_instant('count(up)', aetos_fakes.END_UNIX + 3600)
-        self.assertEqual(['2026-03-01T11:00:00', '1772366400'],
-                         [aetos_fakes.query_params(r)['time']
-                          for r in self._time_checks()])
+    def token_requests(self, auth_url=KEYSTONE):
+        return [r for r in self.network.request_history
+                if r.url == auth_url + '/auth/tokens']
 
-    def test_samples_at_the_right_time_need_no_check_later(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, [
-            {'json': aetos_fakes.vector([({}, '1')])},
-            {'json': aetos_fakes.vector([])}])
-        client = self._client()
-        client.get_instant(QUERY, aetos_fakes.END_UNIX)
-        client.get_instant(QUERY, aetos_fakes.END_UNIX)
-        self.assertEqual([], self._time_checks())
 
-    def test_checked_time_still_compared_with_samples(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, [
-            {'json': aetos_fakes.vector([])},
-            {'json': aetos_fakes.vector([({}, '1')],
-                                        at=aetos_fakes.END_UNIX + 60)}])
-        aetos_fakes.answer_time_checks(self.network)
-        client = self._client()
-        client.get_instant(QUERY, aetos_fakes.END_UNIX)
-        error = self.assertRaises(aetos_client.PrometheusResponseError,
-                                  client.get_instant, QUERY,
-                                  aetos_fakes.END_UNIX)
-        self.assertEqual(
-            'Aetos at http://aetos.test/metric-storage evaluated the query '
-            'at Unix time 1772362860, not at the requested 1772362800: '
-            'Aetos 2.0.0 or newer is required', str(error))
+class QueryTest(AetosClientTestBase):
 
-    def test_failed_check_is_not_remembered(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([]))
-        aetos_fakes.answer_time_checks(self.network,
-                                       at=aetos_fakes.END_UNIX + 5)
-        client = self._client()
-        for _ in range(2):
-            self.assertRaises(aetos_client.PrometheusResponseError,
-                              client.get_instant, QUERY,
-                              aetos_fakes.END_UNIX)
-        self.assertEqual(2, len(self._time_checks()))
+    def test_client(self):
+        client = self.client()
+        self.assertIsInstance(client,
+                              prometheus_client_base.PrometheusClientBase)
+        self.assertEqual(('Aetos', AETOS, 'collector_aetos'),
+                         (client.server, client.url, client.group))
+        self.assertIsInstance(client.session, ks_session.Session)
+        self.assertEqual(KEYSTONE, client.session.auth.auth_url)
 
-    def test_remembered_times_are_bounded(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([]))
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         additional_matcher=aetos_fakes.is_time_check,
-                         json=_scalar_at_requested_time)
-        client = self._client()
-        kept = aetos_client.VERIFIED_TIMES_KEPT
-        times = [aetos_fakes.END_UNIX + 3600 * n for n in range(kept + 1)]
-        for moment in times:
-            client.get_instant(QUERY, moment)
-        # The newest are remembered, the oldest is checked again.
-        client.get_instant(QUERY, times[-1])
-        client.get_instant(QUERY, times[1])
-        self.assertEqual(kept + 1, len(self._time_checks()))
-        client.get_instant(QUERY, times[0])
-        self.assertEqual(kept + 2, len(self._time_checks()))
+    def test_token_fetched_once_and_sent(self):
+        self.network.get(AETOS_QUERY, json=BODY)
+        client = self.client()
+        self.assertEqual(BODY, client.get_instant(QUERY, AT, '20s'))
+        client.get_instant('count(up)')
+        self.assertEqual(1, len(self.token_requests()))
+        first, second = self.gets()
+        self.assertEqual({'query': QUERY, 'time': AT, 'timeout': '20s'},
+                         aetos_fakes.query_params(first))
+        for request in (first, second):
+            self.assertEqual(aetos_fakes.TOKEN_ID,
+                             request.headers['X-Auth-Token'])
+            self.assertEqual(30, request.timeout)
 
-    def _malformed(self, data):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json={'status': 'success', 'data': data})
-        error = self.assertRaises(aetos_client.PrometheusResponseError,
-                                  self._client().get_instant, QUERY,
-                                  aetos_fakes.END_UNIX)
-        return str(error)
+    def test_root_url_with_port_and_no_path(self):
+        url = 'http://[2001:db8::5]:3180'
+        self.network.get(url + '/api/v1/query', json=BODY)
+        self.client(url + '/').get_instant(QUERY)
+        self.assertEqual(1, len(self.gets(url + '/api/v1/query')))
 
-    def test_sample_without_value(self):
-        self.assertEqual(
-            "Aetos at http://aetos.test/metric-storage answered JSON that is "
-            "not a Prometheus result ({'status': 'success', 'data': "
-            "{'resultType': 'vector', 'result': [{'metric': {}}]}}): the "
-            "metric-storage endpoint must be the root URL of Aetos",
-            self._malformed({'resultType': 'vector',
-                             'result': [{'metric': {}}]}))
+    def test_tls_settings_of_the_session_kept(self):
+        url = 'https://aetos.test/prom'
+        self.network.get(url + '/api/v1/query', json=BODY)
+        cert = ('/etc/ssl/ck.pem', '/etc/ssl/ck.key')
+        self.client(url, verify='/etc/ssl/ca.pem', cert=cert).get_instant(
+            QUERY)
+        [query] = self.gets(url + '/api/v1/query')
+        [token_request] = self.token_requests()
+        for request in (query, token_request):
+            self.assertEqual('/etc/ssl/ca.pem', request.verify)
+            self.assertEqual(cert, request.cert)
 
-    def test_sample_time_not_a_number(self):
-        self.assertEqual(
-            "Aetos at http://aetos.test/metric-storage answered JSON that is "
-            "not a Prometheus result ({'status': 'success', 'data': "
-            "{'resultType': 'vector', 'result': [{'metric': {}, 'value': "
-            "['yesterday', '1']}]}}): the metric-storage endpoint must be "
-            "the root URL of Aetos",
-            self._malformed({'resultType': 'vector', 'result': [
-                {'metric': {}, 'value': ['yesterday', '1']}]}))
+    def test_http_errors_of_aetos(self):
+        client = self.client()
+        for status in (403, 404, 502):
+            self.network.get(AETOS_QUERY, status_code=status, text='no')
+            error = self.assertRaises(errors.HTTPError, client.get_instant,
+                                      QUERY)
+            self.assertEqual((AETOS, status), (error.url, error.status))
+            self.assertIn(client.hint(status), str(error))
+        # Only a 401 is worth a new token and a second try.
+        self.assertEqual(3, len(self.gets()))
+        self.assertEqual(1, len(self.token_requests()))
 
-    def test_result_not_a_list(self):
-        self.assertEqual(
-            "Aetos at http://aetos.test/metric-storage answered JSON that is "
-            "not a Prometheus result ({'status': 'success', 'data': "
-            "{'resultType': 'vector', 'result': {'metric': {}}}}): the "
-            "metric-storage endpoint must be the root URL of Aetos",
-            self._malformed({'resultType': 'vector',
-                             'result': {'metric': {}}}))
-
-    def test_scalar_without_time(self):
-        self.assertEqual(
-            "Aetos at http://aetos.test/metric-storage answered JSON that is "
-            "not a Prometheus result ({'status': 'success', 'data': "
-            "{'resultType': 'scalar', 'result': '1'}}): the metric-storage "
-            "endpoint must be the root URL of Aetos",
-            self._malformed({'resultType': 'scalar', 'result': '1'}))
-
-    def test_time_check_answer_malformed(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([]))
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         additional_matcher=aetos_fakes.is_time_check,
-                         json={'status': 'success', 'data': {
-                             'resultType': 'scalar', 'result': None}})
-        error = self.assertRaises(aetos_client.PrometheusResponseError,
-                                  self._client().get_instant, QUERY,
-                                  aetos_fakes.END_UNIX)
-        self.assertEqual(
-            "Aetos at http://aetos.test/metric-storage answered JSON that is "
-            "not a Prometheus result ({'status': 'success', 'data': "
-            "{'resultType': 'scalar', 'result': None}}): the metric-storage "
-            "endpoint must be the root URL of Aetos", str(error))
-
-    def test_keystone_under_the_url_of_aetos(self):
-        # Aetos at the root of a host, Keystone below it: Keystone's
-        # refusal of a new token after Aetos refused the first is
-        # Keystone's.
-        keystone = 'http://cloud.test/identity/v3'
-        self.network.post(keystone + '/auth/tokens', [
-            {'json': aetos_fakes.token_body(), 'status_code': 201,
-             'headers': {'X-Subject-Token': aetos_fakes.TOKEN_ID}},
+    def test_token_never_logged(self):
+        # Every logger the alembic run of setUp disabled speaks again.
+        for logger in list(logging.root.manager.loggerDict.values()):
+            if isinstance(logger, logging.Logger) and logger.disabled:
+                self.useFixture(fixtures.MockPatchObject(logger, 'disabled',
+                                                         False))
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
+        self.network.post(aetos_fakes.TOKEN_URL, [
+            token_answer(), token_answer(SECOND_TOKEN)])
+        self.network.get(AETOS_QUERY, [
             {'status_code': 401, 'json': {'error': {
-                'code': 401, 'message': 'The password is expired.'}}}])
-        self.network.get('http://cloud.test/api/v1/query', status_code=401,
-                         json={'error': {'code': 401,
-                                         'message': 'Token revoked'}})
-        client = self._client('http://cloud.test', auth_url=keystone)
-        error = self.assertRaises(aetos_client.PrometheusResponseError,
-                                  client.get_instant, QUERY)
+                'code': 401, 'message': 'The request you have made requires '
+                                        'authentication.'}}},
+            {'json': BODY}, {'status_code': 403, 'text': 'refused'}])
+        client = self.client()
+        client.get_instant(QUERY, AT)
+        self.assertRaises(errors.HTTPError, client.get_instant, QUERY)
+        # The capture works: keystoneauth logged the queries.
+        self.assertIn(AETOS_QUERY, logs.output)
+        for secret in (aetos_fakes.TOKEN_ID, SECOND_TOKEN,
+                       aetos_fakes.PASSWORD):
+            self.assertNotIn(secret, logs.output)
+
+
+class UnauthorizedRetryTest(AetosClientTestBase):
+
+    def setUp(self):
+        super(UnauthorizedRetryTest, self).setUp()
+        self.network.post(aetos_fakes.TOKEN_URL, [
+            token_answer(), token_answer(SECOND_TOKEN)])
+
+    def test_one_new_token_one_retry(self):
+        self.network.get(AETOS_QUERY, [{'status_code': 401, 'text': ''},
+                                       {'json': BODY}])
+        client = self.client()
+        self.assertEqual(BODY, client.get_instant(QUERY, AT))
+        self.assertEqual([aetos_fakes.TOKEN_ID, SECOND_TOKEN],
+                         [r.headers['X-Auth-Token'] for r in self.gets()])
+        self.assertEqual(2, len(self.token_requests()))
+        self.assertEqual(aetos_fakes.query_params(self.gets()[0]),
+                         aetos_fakes.query_params(self.gets()[1]))
+        # The new token is kept for the next queries.
+        client.get_instant(QUERY, AT)
+        self.assertEqual(SECOND_TOKEN, self.gets()[-1].headers['X-Auth-Token'])
+        self.assertEqual(2, len(self.token_requests()))
+
+    def test_second_401_is_an_http_error(self):
+        self.network.get(AETOS_QUERY, status_code=401, json={'error': {
+            'code': 401, 'message': 'The request you have made requires '
+                                    'authentication.'}})
+        client = self.client()
+        error = self.assertRaises(errors.HTTPError, client.get_instant,
+                                  QUERY)
+        self.assertEqual((AETOS, 401), (error.url, error.status))
+        self.assertIn(client.hint(401), str(error))
+        self.assertEqual(2, len(self.gets()))
+        self.assertEqual(2, len(self.token_requests()))
+
+
+class KeystoneFailureTest(AetosClientTestBase):
+    """Step one: no token, no query to Aetos."""
+
+    def refused(self, client=None, auth_url=KEYSTONE):
+        client = client or self.client()
+        error = self.assertRaises(errors.KeystoneError, client.get_instant,
+                                  QUERY)
+        self.assertEqual(auth_url, error.auth_url)
+        self.assertEqual([], self.gets())
+        return error
+
+    def test_credentials_refused(self):
+        self.network.post(aetos_fakes.TOKEN_URL, status_code=401, json={
+            'error': {'code': 401, 'message': 'The password is expired.'}})
+        error = self.refused()
+        self.assertIsInstance(error.__cause__, ks_exc.Unauthorized)
         self.assertEqual(
-            'Keystone at http://cloud.test/identity/v3 refused the '
+            'Keystone at http://keystone.test:5000/v3 refused the '
             '[collector_aetos] credentials (HTTP 401): check the user, '
             'password, domains and project, and that the password has not '
             'expired', str(error))
 
+    def test_group_named(self):
+        self.network.post(aetos_fakes.TOKEN_URL, status_code=401)
+        error = self.refused(self.client(group='collector_other'))
+        self.assertIn('[collector_other]', str(error))
+
+    def test_server_errors(self):
+        for status in (500, 503):
+            self.network.post(aetos_fakes.TOKEN_URL, status_code=status)
+            error = self.refused()
+            self.assertIsInstance(error.__cause__, ks_exc.HttpError)
+            self.assertEqual(status, error.__cause__.http_status)
+            self.assertIn('HTTP %d' % status, str(error))
+        self.assertEqual(
+            'Keystone at http://keystone.test:5000/v3 answered HTTP 503 when '
+            'asked for a token: check Keystone and its logs', str(error))
+
+    def test_connection_refused(self):
+        self.network.post(aetos_fakes.TOKEN_URL,
+                          exc=requests.exceptions.ConnectionError)
+        error = self.refused()
+        self.assertIsInstance(error.__cause__, ks_exc.ConnectFailure)
+        self.assertEqual(
+            'Keystone at http://keystone.test:5000/v3 could not be reached '
+            'for a token (ConnectFailure): check [collector_aetos] auth_url '
+            'and that Keystone is running', str(error))
+
+    def test_tls(self):
+        self.network.post(aetos_fakes.TOKEN_URL, exc=tls_refusal(
+            'keystone.test', 'CERTIFICATE_VERIFY_FAILED',
+            "Hostname mismatch, certificate is not valid for "
+            "'keystone.test'."))
+        error = self.refused()
+        self.assertIsInstance(error.__cause__, ks_exc.SSLError)
+        self.assertEqual(
+            "TLS with Keystone at http://keystone.test:5000/v3 failed "
+            "(Hostname mismatch, certificate is not valid for "
+            "'keystone.test'.): check [collector_aetos] cafile, certfile, "
+            "keyfile and insecure", str(error))
+
+    def test_tls_without_certificate_check(self):
+        self.network.post(aetos_fakes.TOKEN_URL, exc=tls_refusal(
+            'keystone.test', 'WRONG_VERSION_NUMBER'))
+        error = self.refused()
+        self.assertIn('(WRONG_VERSION_NUMBER)', str(error))
+
+    def test_not_a_keystone_answer(self):
+        self.network.post(aetos_fakes.TOKEN_URL, status_code=201,
+                          text='<html>It works!</html>',
+                          headers={'X-Subject-Token': 'x'})
+        error = self.refused()
+        self.assertIsInstance(error.__cause__, ks_exc.ClientException)
+        self.assertEqual(
+            'Authentication with Keystone at http://keystone.test:5000/v3 '
+            'failed (InvalidResponse): check the [collector_aetos] auth '
+            'options', str(error))
+
+    def test_no_token(self):
+        # A plugin that gives no token, as http_basic without a user.
+        error = self.refused(self.client(
+            auth=http_basic.HTTPBasicAuth(endpoint=AETOS)), auth_url=None)
+        self.assertEqual(
+            'Keystone at None gave no token: check the [collector_aetos] '
+            'auth options', str(error))
+
+
+class AetosUnreachableTest(AetosClientTestBase):
+    """Step two: the token came, Aetos did not answer."""
+
+    def unreachable(self, exc, **settings):
+        self.network.get(AETOS_QUERY, exc=exc)
+        error = self.assertRaises(errors.UnreachableError,
+                                  self.client(**settings).get_instant,
+                                  QUERY)
+        self.assertEqual(AETOS, error.url)
+        self.assertEqual(1, len(self.token_requests()))
+        return error
+
+    def test_connection_refused(self):
+        error = self.unreachable(requests.exceptions.ConnectionError)
+        self.assertIsInstance(error.__cause__, ks_exc.ConnectFailure)
+        self.assertEqual(
+            "Aetos at http://aetos.test/metric-storage could not be "
+            "connected to (ConnectFailure): check that Aetos is running and "
+            "that the 'metric-storage' endpoint in the Keystone catalog is "
+            "right", str(error))
+
+    def test_connect_timeout_names_the_session_timeout(self):
+        error = self.unreachable(requests.exceptions.ConnectTimeout,
+                                 timeout=45)
+        self.assertIsInstance(error.__cause__, ks_exc.ConnectTimeout)
+        self.assertIn('45 s', str(error))
+
+    def test_read_timeout_names_the_session_timeout(self):
+        error = self.unreachable(requests.exceptions.ReadTimeout)
+        self.assertEqual(
+            'Aetos at http://aetos.test/metric-storage did not answer within '
+            '30 s: check the load of Aetos and Prometheus or raise '
+            '[collector_aetos] timeout', str(error))
+
+    def test_timeout_without_session_timeout(self):
+        error = self.unreachable(requests.exceptions.ReadTimeout,
+                                 timeout=None)
+        self.assertNotIn('None', str(error))
+
+    def test_tls(self):
+        error = self.unreachable(tls_refusal(
+            'aetos.test', 'CERTIFICATE_VERIFY_FAILED',
+            'self-signed certificate in certificate chain'))
+        self.assertIsInstance(error.__cause__, ks_exc.SSLError)
+        self.assertIn('(self-signed certificate in certificate chain)',
+                      str(error))
+        self.assertIn('Aetos at ' + AETOS, str(error))
+
+
+class NestedURLTest(AetosClientTestBase):
+    """Which server failed follows the step, not the URLs."""
+
+    def test_keystone_under_the_url_of_aetos(self):
+        keystone = 'http://cloud.test/identity/v3'
+        self.network.post(keystone + '/auth/tokens', [
+            token_answer(),
+            {'status_code': 401, 'json': {'error': {
+                'code': 401, 'message': 'The password is expired.'}}}])
+        self.network.get('http://cloud.test/api/v1/query', status_code=401,
+                         text='Token revoked')
+        client = self.client('http://cloud.test', auth_url=keystone)
+        error = self.assertRaises(errors.KeystoneError, client.get_instant,
+                                  QUERY)
+        self.assertEqual(keystone, error.auth_url)
+        self.assertIsInstance(error.__cause__, ks_exc.Unauthorized)
+
+    def test_keystone_under_the_url_of_aetos_unreachable(self):
+        keystone = 'http://cloud.test/identity/v3'
+        self.network.post(keystone + '/auth/tokens',
+                          exc=requests.exceptions.ConnectionError)
+        client = self.client('http://cloud.test', auth_url=keystone)
+        error = self.assertRaises(errors.KeystoneError, client.get_instant,
+                                  QUERY)
+        self.assertEqual(keystone, error.auth_url)
+
     def test_aetos_under_the_url_of_keystone(self):
-        keystone = 'http://cloud.test'
         # keystoneauth's v3 plugins add the version to a bare root.
-        self.network.post(keystone + '/v3/auth/tokens', status_code=201,
-                          json=aetos_fakes.token_body(),
-                          headers={'X-Subject-Token': aetos_fakes.TOKEN_ID})
+        self.network.post('http://cloud.test/v3/auth/tokens',
+                          **token_answer())
         self.network.get('http://cloud.test/metric/api/v1/query',
                          status_code=502, text='Bad Gateway')
-        client = self._client('http://cloud.test/metric', auth_url=keystone)
-        error = self.assertRaises(aetos_client.PrometheusResponseError,
+        client = self.client('http://cloud.test/metric',
+                             auth_url='http://cloud.test')
+        error = self.assertRaises(errors.HTTPError, client.get_instant,
+                                  QUERY)
+        self.assertEqual(('http://cloud.test/metric', 502, 'Bad Gateway'),
+                         (error.url, error.status, error.detail))
+
+    def test_aetos_under_the_url_of_keystone_unreachable(self):
+        self.network.post('http://cloud.test/v3/auth/tokens',
+                          **token_answer())
+        self.network.get('http://cloud.test/metric/api/v1/query',
+                         exc=requests.exceptions.ConnectionError)
+        client = self.client('http://cloud.test/metric',
+                             auth_url='http://cloud.test')
+        error = self.assertRaises(errors.UnreachableError,
                                   client.get_instant, QUERY)
-        self.assertEqual(
-            'Aetos at http://cloud.test/metric answered HTTP 502 (Bad '
-            'Gateway): check that Aetos is running and can reach Keystone '
-            'and Prometheus', str(error))
-
-    def test_empty_result_without_time_not_checked(self):
-        body = aetos_fakes.vector([])
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
-        self.assertEqual(body, self._client().get_instant(QUERY))
-        self.assertEqual(1, len([
-            r for r in self.network.request_history
-            if r.url.startswith(aetos_fakes.AETOS_QUERY_URL)]))
-
-    def test_url_with_port_and_no_path(self):
-        self.network.get('http://[2001:db8::5]:3180/api/v1/query',
-                         json=aetos_fakes.vector([]))
-        self._client('http://[2001:db8::5]:3180/').get_instant(QUERY)
-        self.assertEqual('http://[2001:db8::5]:3180/api/v1/query',
-                         self.network.last_request.url.split('?')[0])
-
-    def test_https_endpoint_keeps_session_tls_settings(self):
-        self.network.get('https://aetos.test/prom/api/v1/query',
-                         json=aetos_fakes.vector([]))
-        self._client('https://aetos.test/prom',
-                     verify='/etc/ssl/ca.pem').get_instant(QUERY)
-        self.assertEqual('/etc/ssl/ca.pem', self.ks_session.verify)
-        self.assertEqual('/etc/ssl/ca.pem', self.network.last_request.verify)
-
-    def test_plain_http_endpoint_keeps_session_tls_settings(self):
-        # The same session also talks to Keystone, maybe over https.
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([]))
-        self._client(verify='/etc/ssl/ca.pem').get_instant(QUERY)
-        self.assertEqual('/etc/ssl/ca.pem', self.ks_session.verify)
-        [token_request] = aetos_fakes.token_requests(self.network)
-        self.assertEqual('/etc/ssl/ca.pem', token_request.verify)
-        self.assertEqual(aetos_fakes.AETOS_QUERY_URL,
-                         self.network.last_request.url.split('?')[0])
-
-    def test_status_code_other_than_200(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, status_code=203,
-                         json=aetos_fakes.vector([]))
-        error = self.assertRaises(aetos_client.PrometheusResponseError,
-                                  self._client().get_instant, QUERY)
-        self.assertEqual('Aetos at http://aetos.test/metric-storage answered '
-                         'HTTP 203 where 200 was expected', str(error))
-
-
-def _scalar_at_requested_time(request, context):
-    """A time check's answer, stamped with the time it asked for."""
-    wanted = aetos_fakes.query_params(request)['time']
-    try:
-        at = float(wanted)
-    except ValueError:
-        at = datetime.datetime.fromisoformat(wanted).replace(
-            tzinfo=datetime.timezone.utc).timestamp()
-    return {'status': 'success',
-            'data': {'resultType': 'scalar', 'result': [at, 'NaN']}}
-
-
-class ExcerptTest(tests.TestCase):
-
-    def test_short_text_kept_on_one_line(self):
-        self.assertEqual('a b c', prometheus_client_base.excerpt('a\n b\tc'))
-
-    def test_long_text_cut(self):
-        cut = prometheus_client_base.excerpt('y' * 1000)
-        self.assertEqual(200, len(cut))
-        self.assertTrue(cut.endswith('...'))
+        self.assertEqual('http://cloud.test/metric', error.url)

@@ -12,6 +12,7 @@
 #
 """The Prometheus and Aetos collectors must agree on queries and points."""
 import copy
+import datetime
 
 import testscenarios
 
@@ -19,6 +20,7 @@ from cloudkitty.collector import aetos
 from cloudkitty.collector import exceptions as collect_exc
 from cloudkitty.collector import prometheus
 from cloudkitty.collector import prometheus_base
+from cloudkitty.common import prometheus_client
 from cloudkitty.common import prometheus_client_base
 from cloudkitty import dataframe
 from cloudkitty import tests
@@ -126,7 +128,29 @@ def _collector(collector_class, name, metric):
                            conf={'metrics': {name: copy.deepcopy(metric)}})
 
 
-class SameQueriesAndPointsTest(tests.TestCase):
+def _pinned(query):
+    """``query`` with its one selector pinned to the period end."""
+    return query.replace('[3600s]', '[3600s] @ %d' % aetos_fakes.END_UNIX)
+
+
+class _NetworkTest(tests.TestCase):
+    """Fake Prometheus, Keystone and Aetos; both servers answer alike."""
+
+    def _serve(self, body):
+        self.network = aetos_fakes.use_fake_network(self)
+        aetos_fakes.configure_keystone(self)
+        self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
+                               'collector_prometheus')
+        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL, json=body)
+        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
+
+    def _sent(self, query_url):
+        return [aetos_fakes.query_params(r)
+                for r in self.network.request_history
+                if r.url.startswith(query_url)]
+
+
+class SameQueriesAndPointsTest(_NetworkTest):
     """One metric definition, one server answer, two collectors."""
 
     scenarios = testscenarios.multiply_scenarios(
@@ -134,30 +158,16 @@ class SameQueriesAndPointsTest(tests.TestCase):
 
     def setUp(self):
         super(SameQueriesAndPointsTest, self).setUp()
-        self.network = aetos_fakes.use_fake_network(self)
-        aetos_fakes.configure_keystone(self)
-        self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
-                               'collector_prometheus')
-        samples = [(dict(labels, project_id=SCOPE), value)
-                   for labels, value in self.samples]
-        body = aetos_fakes.vector(samples)
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL, json=body)
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
-        aetos_fakes.answer_time_checks(self.network)
+        self._serve(aetos_fakes.vector(
+            [(dict(labels, project_id=SCOPE), value)
+             for labels, value in self.samples]))
 
     def _fetch(self, collector_class, query_url):
         collector = _collector(collector_class, self.name, self.metric)
         points = collector.fetch_all(self.name, aetos_fakes.START,
                                      aetos_fakes.END, SCOPE)
-        sent = [r for r in self.network.request_history
-                if r.url.startswith(query_url)]
-        # Only the Aetos client checks when an empty result was evaluated.
-        checks = [r for r in sent if aetos_fakes.is_time_check(r)]
-        checked = query_url == aetos_fakes.AETOS_QUERY_URL and not self.samples
-        self.assertEqual(1 if checked else 0, len(checks))
-        sent = [r for r in sent if r not in checks]
-        self.assertEqual(1, len(sent))
-        return aetos_fakes.query_params(sent[0]), points
+        [params] = self._sent(query_url)
+        return params, points
 
     def test_same_query_and_points(self):
         prom_params, prom_points = self._fetch(
@@ -165,9 +175,13 @@ class SameQueriesAndPointsTest(tests.TestCase):
         aetos_params, aetos_points = self._fetch(
             aetos.AetosCollector, aetos_fakes.AETOS_QUERY_URL)
 
-        self.assertEqual({'query': self.query % SCOPE,
-                          'time': aetos_fakes.END.isoformat()}, prom_params)
-        self.assertEqual(prom_params, aetos_params)
+        query = self.query % SCOPE
+        at = aetos_fakes.END.isoformat()
+        self.assertEqual({'query': query, 'time': at}, prom_params)
+        # The same query, its selector pinned with "@ <period end>".
+        self.assertEqual(1, query.count('[3600s]'))
+        self.assertEqual({'query': _pinned(query), 'time': at},
+                         aetos_params)
 
         expected = [
             dataframe.DataPoint(
@@ -182,201 +196,182 @@ class SameQueriesAndPointsTest(tests.TestCase):
                          [str(p.qty) for p in aetos_points])
 
 
-class LabelValueEscapingTest(tests.TestCase):
+class BuildQueryTest(tests.TestCase):
+
+    METRICS = {'metrics': {
+        'instance_up': {'unit': 'instance'},
+        # Declared as cpu, with alt_name: the key is cpu@#cpu_hours.
+        'cpu': {'unit': 'h', 'alt_name': 'cpu_hours',
+                'extra_args': {'aggregation_method': 'sum',
+                               'range_function': 'rate',
+                               'query_function': 'abs',
+                               'query_prefix': '3600 *',
+                               'query_suffix': '> 0'}}}}
+
+    def _build(self, name, pin, end=aetos_fakes.END, scope_id=SCOPE):
+        base = prometheus_base.PrometheusCollectorBase
+        return base.build_query(
+            base.check_configuration(copy.deepcopy(self.METRICS)), name,
+            aetos_fakes.START, end, 'project_id', scope_id, ['flavor'],
+            ['vcpus'], pin=pin)
+
+    def test_not_pinned(self):
+        self.assertEqual(
+            'max(max_over_time(instance_up{project_id="%s"}[3600s])) '
+            'by (flavor, vcpus)' % SCOPE, self._build('instance_up', False))
+
+    def test_pinned(self):
+        self.assertEqual(
+            'max(max_over_time(instance_up{project_id="%s"}[3600s] @ %d)) '
+            'by (flavor, vcpus)' % (SCOPE, aetos_fakes.END_UNIX),
+            self._build('instance_up', True))
+
+    def test_pinned_with_every_extra_arg(self):
+        # The series name before '@#', prefix and suffix around.
+        self.assertEqual(
+            '3600 * sum(abs(rate(cpu{project_id="%s"}[3600s] @ %d))) '
+            'by (flavor, vcpus) > 0' % (SCOPE, aetos_fakes.END_UNIX),
+            self._build('cpu@#cpu_hours', True))
+
+    def test_pinned_to_an_aware_end(self):
+        end = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=(
+            datetime.timezone(datetime.timedelta(hours=1))))
+        self.assertIn('[3600s] @ %d)' % aetos_fakes.END_UNIX,
+                      self._build('instance_up', True, end=end))
+
+    def test_scope_id_escaped(self):
+        hostile = 'x"} or vector(1) or up{a="\\'
+        self.assertIn('{project_id="x\\"} or vector(1) or up{a=\\"\\\\"}'
+                      '[3600s]', self._build('instance_up', False,
+                                             scope_id=hostile))
+
+
+class LabelValueEscapingTest(_NetworkTest):
     """A scope id must stay a value whatever characters it holds."""
 
-    METRIC = {'unit': 'instance'}
-
-    def setUp(self):
-        super(LabelValueEscapingTest, self).setUp()
-        self.network = aetos_fakes.use_fake_network(self)
-        aetos_fakes.configure_keystone(self)
-        self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
-                               'collector_prometheus')
-        body = aetos_fakes.vector([])
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL, json=body)
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, json=body)
-        aetos_fakes.answer_time_checks(self.network)
-
-    def test_escape_label_value(self):
-        self.assertEqual('plain-id', prometheus_base.escape_label_value(
-            'plain-id'))
-        self.assertEqual('a\\"b', prometheus_base.escape_label_value('a"b'))
-        self.assertEqual('a\\\\b', prometheus_base.escape_label_value(
-            'a\\b'))
-        self.assertEqual('a\\nb', prometheus_base.escape_label_value('a\nb'))
-
-    def _sent_query(self, collector_class, query_url, scope_id):
-        collector = _collector(collector_class, 'instance_up', self.METRIC)
-        collector.fetch_all('instance_up', aetos_fakes.START,
-                            aetos_fakes.END, scope_id)
-        sent = [aetos_fakes.query_params(r)['query']
-                for r in self.network.request_history
-                if r.url.startswith(query_url)]
-        # The Aetos client's time check of the empty result embeds the
-        # query as sent, escaped scope id included.
-        if collector_class is aetos.AetosCollector:
-            self.assertEqual(['scalar(count((%s)))' % sent[0]], sent[1:])
-            sent = sent[:1]
-        return sent[-1]
-
     def test_both_collectors_escape_scope_id(self):
+        self._serve(aetos_fakes.vector([]))
         hostile = 'x"} or vector(1) or up{a="\\'
         expected = ('max(max_over_time(instance_up{project_id='
                     '"x\\"} or vector(1) or up{a=\\"\\\\"}[3600s])) '
                     'by (project_id)')
-        for collector_class, query_url in (
+        for collector_class, query_url, query in (
                 (prometheus.PrometheusCollector,
-                 aetos_fakes.PROMETHEUS_QUERY_URL),
-                (aetos.AetosCollector, aetos_fakes.AETOS_QUERY_URL)):
-            self.assertEqual(expected, self._sent_query(
-                collector_class, query_url, hostile))
+                 aetos_fakes.PROMETHEUS_QUERY_URL, expected),
+                (aetos.AetosCollector, aetos_fakes.AETOS_QUERY_URL,
+                 _pinned(expected))):
+            collector = _collector(collector_class, 'instance_up',
+                                   {'unit': 'instance'})
+            collector.fetch_all('instance_up', aetos_fakes.START,
+                                aetos_fakes.END, hostile)
+            [params] = self._sent(query_url)
+            self.assertEqual(query, params['query'])
 
 
-class PrometheusCollectorShapeTest(tests.TestCase):
+class ContractTest(_NetworkTest):
+    """The base takes a client, and only a client."""
 
-    def test_prometheus_collector_only_adds_its_client(self):
-        self.assertTrue(issubclass(prometheus.PrometheusCollector,
-                                   prometheus_base.PrometheusCollectorBase))
-        self.assertIs(prometheus_base.PROMETHEUS_EXTRA_SCHEMA,
-                      prometheus.PROMETHEUS_EXTRA_SCHEMA)
-        self.assertEqual('prometheus',
-                         prometheus.PrometheusCollector.collector_name)
-        # Besides what Python and abc add to every class.
-        self.assertEqual(
-            ['__init__', 'collector_name'],
-            sorted(name for name in vars(prometheus.PrometheusCollector)
-                   if name == '__init__' or not name.startswith('_')))
+    def test_client_base_is_abstract(self):
+        self.assertRaises(TypeError,
+                          prometheus_client_base.PrometheusClientBase, 'u')
 
+        class NoTransport(prometheus_client_base.PrometheusClientBase):
+            pass
 
-class _FixedClient(prometheus_client_base.PrometheusClientBase):
-    """Answers every query with the same document."""
+        self.assertRaises(TypeError, NoTransport, 'u')
 
-    def __init__(self, answer):
-        self.answer = answer
+    def test_not_a_client(self):
+        error = self.assertRaises(
+            TypeError, prometheus_base.PrometheusCollectorBase,
+            aetos_fakes.PROMETHEUS_URL, period=3600,
+            conf={'metrics': {'up': {'unit': 'u'}}})
+        self.assertEqual('PrometheusCollectorBase needs a '
+                         'PrometheusClientBase, not str', str(error))
 
-    def _get(self, endpoint, params):
-        return self.answer
-
-    def get_instant(self, query, time=None, timeout=None):
-        return self.answer
-
-
-class _FixedCollector(prometheus_base.PrometheusCollectorBase):
-    collector_name = 'fixed'
-
-    def __init__(self, client, **kwargs):
-        super(_FixedCollector, self).__init__(client, **kwargs)
-
-
-class CollectorBaseContractTest(tests.TestCase):
-    """The base takes its client as an argument, and only a client."""
-
-    def test_client_is_used(self):
-        client = _FixedClient(aetos_fakes.vector([({}, '3')]))
-        collector = _FixedCollector(
+    def test_any_client_is_used(self):
+        self._serve(aetos_fakes.vector([({}, '3')]))
+        client = prometheus_client.PrometheusClient(aetos_fakes.PROMETHEUS_URL)
+        collector = prometheus_base.PrometheusCollectorBase(
             client, period=3600, conf={'metrics': {'up': {'unit': 'u'}}})
-        self.assertIs(client, collector._conn)
+        self.assertIs(client, collector.client)
         [point] = collector.fetch_all('up', aetos_fakes.START,
                                       aetos_fakes.END, SCOPE)
         self.assertEqual('3', str(point.qty))
 
-    def test_not_a_client(self):
-        error = self.assertRaises(
-            TypeError, _FixedCollector, 'http://prometheus.test',
-            period=3600, conf={'metrics': {'up': {'unit': 'u'}}})
-        self.assertEqual('_FixedCollector needs a PrometheusClientBase, not '
-                         'str', str(error))
-
     def test_both_collectors_hand_their_client(self):
-        aetos_fakes.use_fake_network(self)
-        aetos_fakes.configure_keystone(self)
-        for collector_class in (prometheus.PrometheusCollector,
-                                aetos.AetosCollector):
+        self._serve(aetos_fakes.vector([]))
+        for collector_class, pins in ((prometheus.PrometheusCollector, False),
+                                      (aetos.AetosCollector, True)):
             collector = _collector(collector_class, 'up', {'unit': 'u'})
-            self.assertIsInstance(collector._conn,
+            self.assertIsInstance(collector.client,
                                   prometheus_client_base.PrometheusClientBase)
+            self.assertIs(pins, collector.pins_queries)
 
 
-class MalformedSamplesTest(tests.TestCase):
-    """A result that is not a list of samples is a CollectError."""
+class ResultKindTest(_NetworkTest):
+    """Only an instant vector gives points."""
 
-    QUERY = ('max(max_over_time(up{project_id="%s"}[3600s])) by '
-             '(project_id)' % SCOPE)
+    ANSWERS = {
+        'matrix': [{'metric': {}, 'values': [[1, '1'], [2, '2']]}],
+        'scalar': [1, '1'],
+        'string': [1, 'one'],
+    }
 
-    def _fail(self, answer):
-        collector = _FixedCollector(_FixedClient(answer), period=3600,
-                                    conf={'metrics': {'up': {'unit': 'u'}}})
-        error = self.assertRaises(
+    def _fail(self, kind):
+        self._serve({'status': 'success',
+                     'data': {'resultType': kind,
+                              'result': self.ANSWERS[kind]}})
+        collector = _collector(prometheus.PrometheusCollector, 'up',
+                               {'unit': 'u'})
+        return self.assertRaises(
             collect_exc.CollectError, collector.fetch_all, 'up',
             aetos_fakes.START, aetos_fakes.END, SCOPE)
-        return str(error)
 
-    def _result(self, result):
-        return {'status': 'success',
-                'data': {'resultType': 'vector', 'result': result}}
+    def test_matrix(self):
+        self.assertEqual(
+            'Answer to [max(max_over_time(up{project_id="%s"}[3600s])) by '
+            '(project_id)] is a matrix, not an instant vector: check the '
+            'metric definition (query_prefix, query_suffix)' % SCOPE,
+            str(self._fail('matrix')))
 
-    def test_result_not_a_list(self):
-        for result in ({'metric': {}, 'value': [1, '1']}, 'samples', 3,
-                       None):
-            answer = self._result(result)
-            self.assertEqual(
-                'Answer to [%s] is not a Prometheus result: %s'
-                % (self.QUERY, answer), self._fail(answer))
-
-    def test_sample_without_value(self):
-        answer = self._result([{'metric': {}}])
-        self.assertEqual('Answer to [%s] is not a Prometheus result: %s'
-                         % (self.QUERY, answer), self._fail(answer))
-
-    def test_sample_without_labels(self):
-        answer = self._result([{'value': [1, '1']}])
-        self.assertEqual('Answer to [%s] is not a Prometheus result: %s'
-                         % (self.QUERY, answer), self._fail(answer))
-
-    def test_value_not_a_number(self):
-        for value in (['1'], [1, 'many'], [1, None], '1', None):
-            answer = self._result([{'metric': {}, 'value': value}])
-            self.assertEqual('Answer to [%s] is not a Prometheus result: %s'
-                             % (self.QUERY, answer), self._fail(answer))
-
-    def test_format_data_refuses_a_malformed_sample(self):
-        collector = _FixedCollector(_FixedClient({}), period=3600,
-                                    conf={'metrics': {'up': {'unit': 'u'}}})
-        error = self.assertRaises(
-            collect_exc.CollectError, collector._format_data, 'up',
-            'project_id', SCOPE, aetos_fakes.START, aetos_fakes.END,
-            {'metric': {}, 'value': 7})
-        self.assertEqual("Not a Prometheus sample: {'metric': {}, 'value': 7}",
-                         str(error))
+    def test_scalar_and_string(self):
+        for kind in ('scalar', 'string'):
+            message = str(self._fail(kind))
+            self.assertIn('is a %s,' % kind, message)
+            self.assertIn('up{project_id="%s"}' % SCOPE, message)
 
 
-class StatusErrorTest(tests.TestCase):
-    """A Prometheus error answer is a CollectError, not data."""
+class TimeRefusedTest(tests.TestCase):
+    """A server refusing ``time`` cannot serve an unpinned collector."""
 
-    def test_prometheus_error_answer(self):
-        network = aetos_fakes.use_fake_network(self)
+    def setUp(self):
+        super(TimeRefusedTest, self).setUp()
+        self.logs = aetos_fakes.hear_warnings(self, prometheus_base)
+        self.network = aetos_fakes.use_fake_network(self)
         self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
                                'collector_prometheus')
-        network.get(aetos_fakes.PROMETHEUS_QUERY_URL, status_code=400,
-                    json={'status': 'error', 'errorType': 'bad_data',
-                          'error': 'parse error at char 4'})
-        collector = _collector(prometheus.PrometheusCollector, 'instance_up',
-                               {'unit': 'instance'})
-        error = self.assertRaises(
-            collect_exc.CollectError, collector.fetch_all, 'instance_up',
-            aetos_fakes.START, aetos_fakes.END, SCOPE)
-        self.assertEqual('bad_data: parse error at char 4', str(error))
+        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL,
+                         json=aetos_fakes.vector([({}, '1')]))
+        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL,
+                         additional_matcher=aetos_fakes.carries_time,
+                         status_code=400, json=aetos_fakes.TIME_REFUSED)
 
-    def test_answer_that_is_not_a_result(self):
-        network = aetos_fakes.use_fake_network(self)
-        self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
-                               'collector_prometheus')
-        network.get(aetos_fakes.PROMETHEUS_QUERY_URL, json={'status': 'ok'})
-        collector = _collector(prometheus.PrometheusCollector, 'instance_up',
-                               {'unit': 'instance'})
-        error = self.assertRaises(
-            collect_exc.CollectError, collector.fetch_all, 'instance_up',
-            aetos_fakes.START, aetos_fakes.END, SCOPE)
-        self.assertIn("is not a Prometheus result: {'status': 'ok'}",
-                      str(error))
+    def test_metric_not_pinned(self):
+        # A prefix @ could not pin; yet no start-up warning, since this
+        # collector pins nothing.
+        collector = _collector(prometheus.PrometheusCollector, 'up',
+                               {'unit': 'u', 'extra_args': {
+                                   'query_prefix': 'time() -'}})
+        self.assertEqual([], aetos_fakes.warning_lines(self.logs))
+        for _ in range(2):
+            error = self.assertRaises(
+                prometheus_base.MetricNotPinned, collector.fetch_all, 'up',
+                aetos_fakes.START, aetos_fakes.END, SCOPE)
+            self.assertIsInstance(error, collect_exc.CollectError)
+            self.assertIn('Metric up ', str(error))
+            self.assertIn('does not pin its queries', str(error))
+            self.assertIn(aetos_fakes.PROMETHEUS_URL, str(error))
+        self.assertFalse(collector.client.sends_time)
+        # The refusal of time only; nothing is asked without it.
+        [request] = self.network.request_history
+        self.assertTrue(aetos_fakes.carries_time(request))

@@ -10,169 +10,131 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 #
-import requests
+"""The transport of the direct Prometheus client, network faked."""
+from urllib import parse
 
-from cloudkitty.collector import exceptions as collect_exc
-from cloudkitty.collector import prometheus
+import requests
+from requests_mock.contrib import fixture as rm_fixture
+
 from cloudkitty.common import prometheus_client
 from cloudkitty.common import prometheus_client_base
+from cloudkitty.common import prometheus_errors as errors
 from cloudkitty.fetcher import prometheus as prometheus_fetcher
 from cloudkitty import tests
-from cloudkitty.tests.collectors import aetos_fakes
+
+URL = 'http://prometheus.test:9090/api/v1'
+QUERY_URL = URL + '/query'
+AT = '2026-03-01T11:00:00+00:00'
+BODY = {'status': 'success', 'data': {'resultType': 'vector', 'result': [
+    {'metric': {'project_id': 'p1'}, 'value': [1772362800, '2']}]}}
 
 
-class PrometheusClientBaseTest(tests.TestCase):
-
-    def test_base_cannot_be_instantiated(self):
-        self.assertRaises(TypeError,
-                          prometheus_client_base.PrometheusClientBase)
-
-    def test_subclass_without_get(self):
-        class NoGet(prometheus_client_base.PrometheusClientBase):
-            def get_instant(self, query, time=None, timeout=None):
-                return {}
-
-        self.assertRaises(TypeError, NoGet)
-
-    def test_subclass_without_get_instant(self):
-        class NoInstant(prometheus_client_base.PrometheusClientBase):
-            def _get(self, endpoint, params):
-                return {}
-
-        self.assertRaises(TypeError, NoInstant)
-
-    def test_complete_subclass(self):
-        class Complete(prometheus_client_base.PrometheusClientBase):
-            def _get(self, endpoint, params):
-                return endpoint, params
-
-            def get_instant(self, query, time=None, timeout=None):
-                return self._get(self.INSTANT_QUERY_ENDPOINT, {'q': query})
-
-        self.assertEqual(('query', {'q': 'up'}), Complete().get_instant('up'))
-        self.assertEqual('query_range', Complete.RANGE_QUERY_ENDPOINT)
-
-    def test_error_is_shared(self):
-        self.assertIs(prometheus_client_base.PrometheusResponseError,
-                      prometheus_client.PrometheusResponseError)
-        self.assertIs(prometheus_client.PrometheusResponseError,
-                      prometheus.PrometheusResponseError)
+def params(request):
+    return dict(parse.parse_qsl(parse.urlsplit(request.url).query))
 
 
 class PrometheusClientTest(tests.TestCase):
 
     def setUp(self):
         super(PrometheusClientTest, self).setUp()
-        self.network = aetos_fakes.use_fake_network(self)
+        self.network = self.useFixture(rm_fixture.Fixture())
 
-    def test_get_instant(self):
-        body = aetos_fakes.vector([({'project_id': 'p'}, '2')])
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL, json=body)
+    def test_is_a_prometheus_client(self):
+        client = prometheus_client.PrometheusClient(URL)
+        self.assertIsInstance(client,
+                              prometheus_client_base.PrometheusClientBase)
+        self.assertEqual('Prometheus', client.server)
+
+    def test_request(self):
+        self.network.get(QUERY_URL, json=BODY)
         client = prometheus_client.PrometheusClient(
-            aetos_fakes.PROMETHEUS_URL, auth=('ck', 'pw'),
-            verify='/etc/ca.pem', timeout=12)
+            URL + '/', auth=('ck', 'pw'), verify='/etc/ca.pem', timeout=12)
 
-        self.assertEqual(body, client.get_instant('up', '2026-03-01T11:00:00'))
+        self.assertEqual(BODY, client.get_instant('up', AT, '10s'))
 
         request = self.network.last_request
-        self.assertEqual({'query': 'up', 'time': '2026-03-01T11:00:00'},
-                         aetos_fakes.query_params(request))
+        self.assertEqual(('GET', QUERY_URL),
+                         (request.method, request.url.split('?')[0]))
+        self.assertEqual({'query': 'up', 'time': AT, 'timeout': '10s'},
+                         params(request))
         self.assertEqual('Basic Y2s6cHc=', request.headers['Authorization'])
         self.assertEqual('/etc/ca.pem', request.verify)
         self.assertEqual(12, request.timeout)
 
     def test_defaults(self):
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL, json={})
-        client = prometheus_client.PrometheusClient(
-            aetos_fakes.PROMETHEUS_URL)
-        client.get_instant('up')
+        self.network.get(QUERY_URL, json=BODY)
+        prometheus_client.PrometheusClient(URL).get_instant('up')
         request = self.network.last_request
         self.assertNotIn('Authorization', request.headers)
-        # True, or the CA bundle that requests takes from the environment.
+        # True, or the CA bundle requests takes from the environment.
         self.assertTrue(request.verify)
         self.assertEqual(60, request.timeout)
 
-    def test_error_answer_is_returned_for_the_collector(self):
-        body = {'status': 'error', 'errorType': 'bad_data', 'error': 'oops'}
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL, status_code=400,
-                         json=body)
-        client = prometheus_client.PrometheusClient(
-            aetos_fakes.PROMETHEUS_URL)
-        self.assertEqual(body, client.get_instant('up('))
+    def test_insecure(self):
+        self.network.get(QUERY_URL, json=BODY)
+        prometheus_client.PrometheusClient(URL, verify=False).get_instant(
+            'up')
+        self.assertIs(False, self.network.last_request.verify)
 
-    def test_not_json(self):
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL,
-                         text='<html>' + 'z' * 400)
-        client = prometheus_client.PrometheusClient(
-            aetos_fakes.PROMETHEUS_URL)
-        error = self.assertRaises(prometheus_client.PrometheusResponseError,
-                                  client.get_instant, 'up')
-        self.assertEqual(
-            'Prometheus answered %s?query=up with a body that is not JSON: '
-            '<html>%s...' % (aetos_fakes.PROMETHEUS_QUERY_URL, 'z' * 191),
-            str(error))
+    def test_query_encoded(self):
+        self.network.get(QUERY_URL, json=BODY)
+        query = 'sum(rate(x{project_id="a b&c"}[1h])) by (project_id)'
+        prometheus_client.PrometheusClient(URL).get_instant(query)
+        self.assertEqual({'query': query}, params(self.network.last_request))
 
-    def test_unreachable(self):
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL,
-                         exc=requests.exceptions.ConnectionError)
-        client = prometheus_client.PrometheusClient(
-            aetos_fakes.PROMETHEUS_URL)
-        error = self.assertRaises(prometheus_client.PrometheusResponseError,
+    def test_any_status_reaches_the_check(self):
+        self.network.get(QUERY_URL, status_code=503, text='busy')
+        client = prometheus_client.PrometheusClient(URL)
+        error = self.assertRaises(errors.HTTPError, client.get_instant, 'up')
+        self.assertEqual((URL, 503, 'busy'),
+                         (error.url, error.status, error.detail))
+
+    def unreachable(self, exc, timeout=60):
+        self.network.get(QUERY_URL, exc=exc)
+        client = prometheus_client.PrometheusClient(URL, timeout=timeout)
+        error = self.assertRaises(errors.UnreachableError,
                                   client.get_instant, 'up')
+        self.assertEqual(URL, error.url)
+        self.assertIsInstance(error.__cause__, exc)
+        return error
+
+    def test_connection_refused(self):
+        error = self.unreachable(requests.exceptions.ConnectionError)
         self.assertEqual(
             'Prometheus at http://prometheus.test:9090/api/v1 could not be '
             'queried (ConnectionError): check the configured Prometheus URL '
             'and that the server is up', str(error))
 
-    def test_fetcher_unreachable(self):
-        # The scope fetcher has its own [fetcher_prometheus] options.
-        self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
-                               'fetcher_prometheus')
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL,
-                         exc=requests.exceptions.ConnectionError)
+    def test_timeouts_name_the_timeout(self):
+        for exc in (requests.exceptions.ConnectTimeout,
+                    requests.exceptions.ReadTimeout):
+            error = self.unreachable(exc, timeout=7.5)
+            self.assertIn('7.5 s', str(error))
+
+    def test_tls(self):
+        error = self.unreachable(requests.exceptions.SSLError)
+        self.assertIn('TLS', str(error))
+        self.assertNotIn('SSLError', str(error))
+
+    def test_other_request_failures(self):
+        for exc in (requests.exceptions.TooManyRedirects,
+                    requests.exceptions.ChunkedEncodingError):
+            error = self.unreachable(exc)
+            self.assertIn(exc.__name__, str(error))
+
+    def test_url_none_accepted(self):
+        # requests refuses a URL without scheme before sending anything.
+        client = prometheus_client.PrometheusClient(None)
+        self.assertEqual('', client.url)
+        error = self.assertRaises(errors.UnreachableError,
+                                  client.get_instant, 'up')
+        self.assertIsInstance(error.__cause__,
+                              requests.exceptions.MissingSchema)
+        self.assertEqual(0, self.network.call_count)
+
+    def test_fetcher_builds_it_without_url(self):
+        # [fetcher_prometheus] prometheus_url has no default.
         fetcher = prometheus_fetcher.PrometheusFetcher()
-        error = self.assertRaises(prometheus_fetcher.PrometheusFetcherError,
-                                  fetcher.get_tenants)
-        self.assertEqual(
-            'Prometheus at http://prometheus.test:9090/api/v1 could not be '
-            'queried (ConnectionError): check the configured Prometheus URL '
-            'and that the server is up', str(error))
-
-    def test_collector_turns_failure_into_collect_error(self):
-        self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
-                               'collector_prometheus')
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL,
-                         exc=requests.exceptions.ReadTimeout)
-        collector = prometheus.PrometheusCollector(
-            period=3600, conf={'metrics': {'up': {'unit': 'instance'}}})
-        error = self.assertRaises(collect_exc.CollectError,
-                                  collector.fetch_all, 'up',
-                                  aetos_fakes.START, aetos_fakes.END, 'p')
-        self.assertEqual(
-            'Prometheus at http://prometheus.test:9090/api/v1 could not be '
-            'queried (ReadTimeout): check the configured Prometheus URL and '
-            'that the server is up', str(error))
-
-    def test_collector_options(self):
-        self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
-                               'collector_prometheus')
-        self.conf.set_override('prometheus_user', 'ck',
-                               'collector_prometheus')
-        self.conf.set_override('prometheus_password', 'pw',
-                               'collector_prometheus')
-        self.conf.set_override('insecure', True, 'collector_prometheus')
-        self.conf.set_override('timeout', 5, 'collector_prometheus')
-        collector = prometheus.PrometheusCollector(
-            period=3600, conf={'metrics': {'up': {'unit': 'instance'}}})
-        client = collector._conn
-        self.assertIsInstance(client, prometheus_client.PrometheusClient)
-        self.assertEqual((aetos_fakes.PROMETHEUS_URL, ('ck', 'pw'), False, 5),
-                         (client.url, client.auth, client.verify,
-                          client.timeout))
-        self.conf.set_override('cafile', '/etc/ca.pem',
-                               'collector_prometheus')
-        self.conf.clear_override('prometheus_password',
-                                 'collector_prometheus')
-        client = prometheus.PrometheusCollector(
-            period=3600, conf={'metrics': {'up': {'unit': 'instance'}}})._conn
-        self.assertEqual((None, '/etc/ca.pem'), (client.auth, client.verify))
+        self.assertIsInstance(fetcher._conn,
+                              prometheus_client.PrometheusClient)
+        self.assertEqual('', fetcher._conn.url)
