@@ -17,6 +17,7 @@ See ``overlay/build.py`` for how the tree is assembled and ``setup.cfg``
 
 import os
 import pathlib
+import shutil
 import sys
 
 import setuptools
@@ -39,6 +40,11 @@ def main():
         src, base = build.prepare(HERE, HERE / 'build', settings)
     except build.OverlayError as exc:
         sys.exit('error: %s' % exc)
+    # setuptools' own build tree (build/lib...) keeps whatever an earlier
+    # build put there, and bdist_wheel packages all of it: start it afresh,
+    # so nothing of another base release or of an older overlay is shipped.
+    setuptools_build = HERE / 'build' / 'setuptools'
+    shutil.rmtree(setuptools_build, ignore_errors=True)
     meta = base.metadata
     packages = setuptools.find_namespace_packages(
         where=str(src), include=[build.PACKAGE, build.PACKAGE + '.*'])
@@ -74,6 +80,8 @@ def main():
         scripts=[os.path.relpath(s, HERE) for s in base.scripts],
         entry_points=entry_points,
         zip_safe=False,
+        options={'build': {'build_base': os.path.relpath(setuptools_build,
+                                                         HERE)}},
     )
 
 
