@@ -58,6 +58,10 @@ class PrometheusCollector(prometheus_base.PrometheusCollectorBase):
         credentials = None
         if group.prometheus_user and group.prometheus_password:
             credentials = (group.prometheus_user, group.prometheus_password)
+        # Every metric of a scope is queried from its own thread.
+        CONF.import_opt('max_threads', 'cloudkitty.orchestrator',
+                        'orchestrator')
         client = PrometheusClient(group.prometheus_url, auth=credentials,
-                                  verify=verify, timeout=group.timeout)
+                                  verify=verify, timeout=group.timeout,
+                                  pool_size=CONF.orchestrator.max_threads)
         super(PrometheusCollector, self).__init__(client, **kwargs)

@@ -152,8 +152,8 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
         """Step two: the GET to Aetos, which never touches Keystone."""
         try:
             return self._adapter.get(
-                target, params=params, headers={'X-Auth-Token': token},
-                authenticated=False, raise_exc=False)
+                target, params=params, authenticated=False, raise_exc=False,
+                headers={'X-Auth-Token': token, 'Accept': 'application/json'})
         except ks_exc.ClientException as exc:
             raise errors.UnreachableError(self._unreachable(exc),
                                           url=self.url) from exc

@@ -12,6 +12,7 @@
 #
 """Client for a Prometheus server reached directly over HTTP."""
 import requests
+from requests import adapters as requests_adapters
 
 from cloudkitty.common import prometheus_client_base
 from cloudkitty.common import prometheus_errors
@@ -27,6 +28,8 @@ class PrometheusClient(prometheus_client_base.PrometheusClientBase):
     :param auth: ``(user, password)`` for basic auth, or None
     :param verify: True, False or the path of a CA bundle
     :param timeout: seconds to wait for the server
+    :param pool_size: threads that query at once; each keeps its own
+        connection alive between queries
     """
 
     SERVER_ERROR_HINT = ('check that Prometheus is running and that the '
@@ -35,17 +38,25 @@ class PrometheusClient(prometheus_client_base.PrometheusClientBase):
                          'with /api/v1')
     ROOT_HINT = OTHER_STATUS_HINT
 
-    def __init__(self, url, auth=None, verify=True, timeout=60):
+    def __init__(self, url, auth=None, verify=True, timeout=60,
+                 pool_size=requests_adapters.DEFAULT_POOLSIZE):
         super(PrometheusClient, self).__init__(url)
         self.auth = auth
         self.verify = verify
         self.timeout = timeout
+        # One keep-alive connection per querying thread, instead of a
+        # new TCP connection for every query.
+        self._http = requests.Session()
+        pooled = requests_adapters.HTTPAdapter(pool_maxsize=max(
+            pool_size, requests_adapters.DEFAULT_POOLSIZE))
+        for scheme in ('http://', 'https://'):
+            self._http.mount(scheme, pooled)
 
     def _get(self, endpoint, params):
         target = '%s/%s' % (self.url, endpoint)
         try:
-            return requests.get(target, params=params, auth=self.auth,
-                                verify=self.verify, timeout=self.timeout)
+            return self._http.get(target, params=params, auth=self.auth,
+                                  verify=self.verify, timeout=self.timeout)
         except requests.Timeout as exc:
             reason = ('no answer within %g s' % self.timeout
                       if self.timeout else 'no answer in time')

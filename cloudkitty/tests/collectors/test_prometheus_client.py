@@ -11,6 +11,10 @@
 #    under the License.
 #
 """The transport of the direct Prometheus client, network faked."""
+import http.server
+import json
+import threading
+import time
 from urllib import parse
 
 import requests
@@ -138,3 +142,76 @@ class PrometheusClientTest(tests.TestCase):
         self.assertIsInstance(fetcher._conn,
                               prometheus_client.PrometheusClient)
         self.assertEqual('', fetcher._conn.url)
+
+
+class _CountingHandler(http.server.BaseHTTPRequestHandler):
+    """Answer BODY over HTTP/1.1 keep-alive, counting connections."""
+
+    protocol_version = 'HTTP/1.1'
+
+    def setup(self):
+        super(_CountingHandler, self).setup()
+        with self.server.lock:
+            self.server.connections += 1
+
+    def do_GET(self):
+        # Long enough for the queries of all threads to overlap.
+        time.sleep(self.server.delay)
+        payload = json.dumps(BODY).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+class KeepAliveTest(tests.TestCase):
+    """A real loopback server: queries reuse their connections."""
+
+    def setUp(self):
+        super(KeepAliveTest, self).setUp()
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                                 _CountingHandler)
+        server.daemon_threads = True
+        server.lock = threading.Lock()
+        server.connections = 0
+        server.delay = 0
+        self.server = server
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        self.url = 'http://127.0.0.1:%d/api/v1' % server.server_port
+
+    def test_one_connection_for_many_queries(self):
+        client = prometheus_client.PrometheusClient(self.url)
+        for _ in range(5):
+            self.assertEqual(BODY, client.get_instant('up', AT))
+        self.assertEqual(1, self.server.connections)
+
+    def test_one_connection_per_thread_up_to_the_pool_size(self):
+        client = prometheus_client.PrometheusClient(self.url, pool_size=12)
+        self.server.delay = 0.2
+        barrier = threading.Barrier(12)
+        failures = []
+
+        def query():
+            try:
+                for _ in range(3):
+                    barrier.wait(10)
+                    client.get_instant('up', AT)
+            except Exception as exc:  # noqa: B902 (reported below)
+                failures.append(exc)
+
+        threads = [threading.Thread(target=query) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        self.assertEqual([], failures)
+        # With requests' default pool of 10, two connections of every
+        # round would be dropped and reopened: 16 in all.
+        self.assertEqual(12, self.server.connections)
