@@ -9,24 +9,42 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""One stack for the whole functional run, and a way to configure CloudKitty.
+"""What the functional test modules share.
 
 Starting Keystone, Aetos and Prometheus takes tens of seconds, so every test
 that only reads shares one stack, started on first use and stopped when the
 test process exits. Tests that stop services must start them again; tests
 that need a differently configured stack build their own.
+
+Also here: loading CloudKitty's collectors from a real cloudkitty.conf,
+recording logs, reading the queries Aetos received from its access log,
+and the base class of the fault tests.
 """
 
+import datetime
+import logging
 import os
 import shutil
 import tempfile
+import time
+import unittest
+import urllib.parse
 
+from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 import yaml
 
 from cloudkitty import collector
+from cloudkitty.collector import aetos
+from cloudkitty.collector import exceptions as collect_exc
 
+from functional import fake_servers
 from functional import stack as stack_mod
+
+PERIOD = 3600
+METRIC = 'ck_instance_up'
+# Option groups holding keystoneauth options (collector and fetcher).
+AETOS_GROUPS = ('collector_aetos', 'fetcher_aetos')
 
 _SHARED = {}
 
@@ -38,6 +56,26 @@ def shared_stack():
         stack.start()   # registers its own stop at exit
         _SHARED['stack'] = stack
     return _SHARED['stack']
+
+
+def stack_of_base(test_class, name, **options):
+    """A started stack of the services base ``name`` for ``test_class``.
+
+    The shared stack when it is of that base and no option asks for
+    another setting; otherwise a stack of its own, stopped when the class
+    is done.
+    """
+    if not options and stack_mod.base_name() == name:
+        return shared_stack()
+    stack = stack_mod.Stack(base=name, **options)
+    test_class.addClassCleanup(stack.stop)
+    stack.start()
+    return stack
+
+
+def aetos_refuses_time(stack):
+    """Whether the stack's Aetos predates the ``time`` parameter (1.x)."""
+    return stack.base.aetos.split('.')[0] == '1'
 
 
 def class_workdir(test_class, prefix):
@@ -68,6 +106,13 @@ def load_config(sections, directory):
     """
     path = write_config(directory, sections)
     cfg.CONF.reset()
+    # A service starts without them: options a plugin loaded earlier in
+    # this process registered in a group the file leaves out would be
+    # required all the same.
+    for group in set(AETOS_GROUPS) - set(sections):
+        if group in cfg.CONF:
+            cfg.CONF.unregister_opts(
+                ks_loading.get_auth_plugin_conf_options('password'), group)
     cfg.CONF(['--config-file', path], project='cloudkitty',
              default_config_files=[])
     return path
@@ -96,3 +141,153 @@ def load_collector(stack, directory, metrics, name='aetos', period=3600,
                             if value is not None},
     }, directory)
     return collector.get_collector()
+
+
+def utc(timestamp):
+    """A Unix time as an aware datetime, as the orchestrator passes it."""
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+
+
+def metrics_conf(**extra_args):
+    """A metrics.yml holding ``METRIC`` only, with extra_args added."""
+    args = dict(aggregation_method='max', **extra_args)
+    return {'metrics': {METRIC: {
+        'unit': 'instance',
+        'groupby': ['resource_id'],
+        'metadata': ['flavor_name'],
+        'extra_args': args,
+    }}}
+
+
+def aetos_queries(stack, offset=0, expected=1, log='aetos'):
+    """Query strings of the instant queries Aetos logged after ``offset``.
+
+    gunicorn logs a request once it has answered it: wait up to a few
+    seconds for ``expected`` of them to show.
+
+    :returns: list of {parameter: value}, in the order received
+    """
+    deadline = time.monotonic() + 5
+    while True:
+        with open(stack.logs[log], errors='replace') as lines:
+            lines.seek(offset)
+            found = [line.split('"GET /api/v1/query?', 1)[1].split(' ', 1)[0]
+                     for line in lines if '"GET /api/v1/query?' in line]
+        if len(found) >= expected or time.monotonic() > deadline:
+            return [dict(urllib.parse.parse_qsl(query)) for query in found]
+        time.sleep(0.1)
+
+
+class RecordedLogs(logging.Handler):
+    """Every record of every logger, kept while installed on the root.
+
+    The root logger and the libraries' own loggers are lowered to ``level``
+    for the duration, so nothing is filtered out before it reaches here.
+    """
+
+    LIBRARIES = ('cloudkitty', 'keystoneauth', 'urllib3', 'requests',
+                 'stevedore')
+
+    def __init__(self, level=logging.DEBUG):
+        super(RecordedLogs, self).__init__(level)
+        self.records = []
+        self.setFormatter(logging.Formatter(
+            '%(levelname)s %(name)s %(message)s'))
+        self._level = level
+        self._saved = {}
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def install(self):
+        for name in (None,) + self.LIBRARIES:
+            logger = logging.getLogger(name)
+            self._saved[name] = logger.level
+            logger.setLevel(self._level)
+        logging.getLogger().addHandler(self)
+        return self
+
+    def uninstall(self):
+        logging.getLogger().removeHandler(self)
+        for name, level in self._saved.items():
+            logging.getLogger(name).setLevel(level)
+
+    def text(self):
+        """Everything logged, formatted, tracebacks included."""
+        return '\n'.join(self.format(record) for record in self.records)
+
+    def messages(self, logger, level):
+        return [record.getMessage() for record in self.records
+                if record.name == logger and record.levelno == level]
+
+    def warnings(self):
+        """Messages of WARNING and above, whoever logged them."""
+        return [record.getMessage() for record in self.records
+                if record.levelno >= logging.WARNING]
+
+
+class FaultTestBase(unittest.TestCase):
+    """Loads collectors from a real cloudkitty.conf on the shared stack."""
+
+    @classmethod
+    def setUpClass(cls):
+        super(FaultTestBase, cls).setUpClass()
+        cls.stack = shared_stack()
+        cls.data = cls.stack.dataset
+        cls.workdir = class_workdir(cls, 'ck-faults-')
+
+    def _collector(self, name='aetos', metrics=None, **aetos_options):
+        """A collector loaded as cloudkitty-processor loads it.
+
+        ``aetos_options`` override the stack's ``[collector_aetos]``
+        options; a value of None removes the option.
+        """
+        return load_collector(
+            self.stack, tempfile.mkdtemp(dir=self.workdir),
+            metrics or metrics_conf(), name, period=PERIOD, **aetos_options)
+
+    def _fetch(self, collector_, project='rated-b', hour=1, scope_id=None):
+        start = self.data.hour(hour)
+        return collector_.fetch_all(
+            METRIC, utc(start), utc(start + PERIOD),
+            scope_id or self.data.project_ids[project])
+
+    def _collect_error(self, collector_, kind, url=None, **kwargs):
+        """The cause of the CollectError of one fetch.
+
+        :param kind: the ``prometheus_errors`` class the cause must be
+        :param url: the URL the cause must name (the stack's Aetos when
+                    None)
+        :returns: (the CollectError's one-line message, its cause)
+        """
+        with self.assertRaises(collect_exc.CollectError) as caught:
+            self._fetch(collector_, **kwargs)
+        message, cause = str(caught.exception), caught.exception.__cause__
+        self.assertNotIn('\n', message)
+        self.assertIsInstance(cause, kind, message)
+        self.assertEqual(message, str(cause))
+        self.assertEqual(url or self.stack.aetos_url, cause.url)
+        return message, cause
+
+    def _setup_error(self, **aetos_options):
+        """The start-up error of the Aetos collector: (message, cause)."""
+        with self.assertRaises(aetos.AetosSetupError) as caught:
+            self._collector(**aetos_options)
+        message = str(caught.exception)
+        self.assertNotIn('\n', message)
+        return message, caught.exception.__cause__
+
+    def _restart_in_cleanup(self, service):
+        """Stop a service of the shared stack now, start it at cleanup."""
+        self.addCleanup(self.stack.start_service, service)
+        self.stack.stop_service(service)
+
+    def _fake_endpoint(self, interface='public'):
+        """A FakeMetricStorage in the catalog, in a region of its own."""
+        fake = fake_servers.FakeMetricStorage()
+        fake.start()
+        self.addCleanup(fake.stop)
+        region = 'Fake-%s' % os.urandom(4).hex()
+        endpoint = self.stack.add_endpoint(fake.url, region, interface)
+        self.addCleanup(self.stack.remove_endpoint, endpoint, region)
+        return fake, region

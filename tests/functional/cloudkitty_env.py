@@ -20,9 +20,10 @@ SQLAlchemy 2 refuses.
 
 ``CloudKittyEnv`` writes a cloudkitty.conf for one collector, creates the
 schema with ``cloudkitty-dbsync`` and ``cloudkitty-storage-init``, enables
-the hashmap module with known prices and sets every scope's state so that
-processing starts at a chosen period. ``run_processor`` runs the real
-``cloudkitty-processor`` until every scope has caught up, then stops it.
+the hashmap module with known prices (``oracle.PRICES``) and sets every
+scope's state so that processing starts at a chosen period.
+``run_processor`` runs the real ``cloudkitty-processor`` until every scope
+has caught up, then stops it.
 
 CloudKitty keeps its configuration and database engine in process-wide
 globals, so whatever needs CloudKitty's Python API runs in a child process
@@ -31,10 +32,7 @@ and reads their results.
 """
 
 import datetime
-import decimal
-import fractions
 import json
-import math
 import os
 import shutil
 import signal
@@ -45,40 +43,14 @@ import time
 
 import fixtures
 import pymysql
-import yaml
 
-from functional import dataset as planted
+from functional import oracle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 ADMIN_SCRIPT = os.path.join(HERE, 'ck_admin.py')
-# The sample metric configuration, shared with the demo and the CI job.
-METRICS_CONF = os.path.join(REPO, 'etc', 'metrics.yml')
 
 PERIOD = 3600
-
-# Hashmap rules per service (the alt_name of a metric of etc/metrics.yml):
-# a mapping on the service itself and/or mappings on a field's values,
-# each ``(type, cost)``. CloudKitty's hashmap prices a point at
-# max(matching flat costs) * product(matching rate costs) * quantity.
-PRICES = {
-    # Per instance-hour, by flavor.
-    'instance': {
-        'fields': {'flavor_name': {'m1.tiny': ('flat', '0.25'),
-                                   'm1.small': ('flat', '0.5'),
-                                   'm1.medium': ('flat', '1'),
-                                   'm1.large': ('flat', '2')}},
-    },
-    # Per GB-hour; ssd volumes cost twice as much.
-    'volume.size': {
-        'service': ('flat', '0.125'),
-        'fields': {'volume_type': {'ssd': ('rate', '2')}},
-    },
-    # Per MB sent.
-    'network.outgoing': {
-        'service': ('flat', '0.5'),
-    },
-}
 
 UTC = datetime.timezone.utc
 
@@ -143,168 +115,6 @@ def parse_time(text):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
-
-
-# What CloudKitty should rate, computed from the planted data.
-
-# PromQL's functions that query_function may name, on a float.
-_QUERY_FUNCTIONS = {
-    'abs': abs,
-    'ceil': math.ceil,
-    'floor': math.floor,
-    'round': lambda value: math.floor(value + 0.5),
-    'sqrt': math.sqrt,
-}
-
-# Rated quantities are stored with five decimals (NUMERIC(15, 5)).
-STORED_QTY = decimal.Decimal('0.00001')
-# Relative precision of a rated price as stored (see price_matches).
-PRICE_PRECISION = decimal.Decimal('1e-6')
-
-
-def _number(value):
-    """A factor or offset of metrics.yml, read the way CloudKitty does.
-
-    A fraction string goes through a float first.
-    """
-    if isinstance(value, str) and '/' in value:
-        value = float(fractions.Fraction(value))
-    return decimal.Decimal(value)
-
-
-def collected_quantity(value, metric):
-    """The quantity CloudKitty derives from a Prometheus sample value.
-
-    The value is read with nine significant digits, halves rounded up,
-    then multiplied by the factor and shifted by the offset in the same
-    precision. Prometheus prints floats in their shortest exact form,
-    which ``repr`` gives too.
-    """
-    with decimal.localcontext() as ctx:
-        ctx.prec = 9
-        ctx.rounding = decimal.ROUND_HALF_UP
-        raw = +decimal.Decimal(repr(float(value)))
-        return (raw * _number(metric.get('factor', 1)) +
-                _number(metric.get('offset', 0)))
-
-
-def hashmap_price(prices, service, desc, qty):
-    """Price of one point under ``prices`` (see ``PRICES``)."""
-    rule = prices.get(service, {})
-    mappings = []
-    if rule.get('service'):
-        mappings.append(rule['service'])
-    for field, values in rule.get('fields', {}).items():
-        if field in desc and desc[field] in values:
-            mappings.append(values[desc[field]])
-    flat = max([decimal.Decimal(cost) for kind, cost in mappings
-                if kind == 'flat'] or [decimal.Decimal(0)])
-    rate = decimal.Decimal(1)
-    for kind, cost in mappings:
-        if kind == 'rate':
-            rate *= decimal.Decimal(cost)
-    return flat * rate * qty
-
-
-def load_metrics(path=METRICS_CONF):
-    with open(path) as f:
-        return yaml.safe_load(f)['metrics']
-
-
-def point_key(scope, begin, service, labels, desc):
-    """Identity of a rated point: scope, period, service and groups."""
-    return (scope, begin, service,
-            tuple((label, desc.get(label, '')) for label in labels))
-
-
-def expected_points(data, scopes, metrics_conf=METRICS_CONF, prices=None):
-    """Every point CloudKitty should rate for the planted data.
-
-    :param data: the stack's ``dataset.Dataset``
-    :param scopes: project ids that are rated
-    :returns: {point_key: (stored quantity, price)} as Decimals
-    """
-    prices = PRICES if prices is None else prices
-    names = {pid: name for name, pid in data.project_ids.items()}
-    expected = {}
-    for metric_name, metric in load_metrics(metrics_conf).items():
-        service = metric.get('alt_name', metric_name)
-        args = metric.get('extra_args', {})
-        method = args.get('aggregation_method', 'max')
-        labels = sorted(set(metric.get('groupby', []) +
-                            metric.get('metadata', []) + ['project_id']))
-        for hour in range(planted.HOURS):
-            begin, end = data.hour(hour), data.hour(hour + 1)
-            for scope in scopes:
-                projects = [names[scope]]
-                if args.get('range_function') == 'rate':
-                    vector = data.rate(metric_name, end, end - begin,
-                                       projects)
-                elif args.get('range_function'):
-                    raise NotImplementedError(args['range_function'])
-                else:
-                    vector = data.over_time(method, metric_name, end,
-                                            end - begin, projects)
-                function = _QUERY_FUNCTIONS.get(args.get('query_function'),
-                                                lambda value: value)
-                vector = [(point_labels, function(value))
-                          for point_labels, value in vector]
-                groups = planted.aggregate(vector, labels, method)
-                for group, value in groups.items():
-                    desc = dict(zip(labels, group))
-                    qty = collected_quantity(value, metric)
-                    key = point_key(
-                        scope, datetime.datetime.fromtimestamp(begin, UTC),
-                        service, labels, desc)
-                    expected[key] = (
-                        qty.quantize(STORED_QTY, decimal.ROUND_HALF_UP),
-                        hashmap_price(prices, service, desc, qty))
-    return expected
-
-
-def rated_points(report, metrics_conf=METRICS_CONF):
-    """The report's points keyed like ``expected_points``.
-
-    :returns: ({point_key: (quantity, price)}, [keys seen more than once])
-    """
-    labels = {}
-    for metric_name, metric in load_metrics(metrics_conf).items():
-        labels[metric.get('alt_name', metric_name)] = sorted(set(
-            metric.get('groupby', []) + metric.get('metadata', []) +
-            ['project_id']))
-    points, duplicates = {}, []
-    for point in report['points']:
-        key = point_key(point['scope'], point['begin'], point['metric'],
-                        labels[point['metric']], point['desc'])
-        if key in points:
-            duplicates.append(key)
-        points[key] = (decimal.Decimal(point['qty']),
-                       decimal.Decimal(point['price']))
-    return points, duplicates
-
-
-def price_matches(expected, actual):
-    """Whether a rated price equals the expected one as stored.
-
-    The v1 SQL storage keeps prices in a FLOAT column: single precision
-    on MariaDB, about seven significant digits.
-    """
-    return abs(expected - actual) <= PRICE_PRECISION * max(1, abs(expected))
-
-
-def compare_points(expected, rated, duplicates=()):
-    """Differences between expected and rated points, as sentences."""
-    problems = ['rated more than once: %s' % (key,) for key in duplicates]
-    for key in sorted(set(expected) - set(rated), key=str):
-        problems.append('not rated: %s %s' % (key, expected[key]))
-    for key in sorted(set(rated) - set(expected), key=str):
-        problems.append('rated, not planted: %s %s' % (key, rated[key]))
-    for key in sorted(set(expected) & set(rated), key=str):
-        (qty, price), (got_qty, got_price) = expected[key], rated[key]
-        if qty != got_qty or not price_matches(price, got_price):
-            problems.append('%s: expected quantity %s price %s, rated %s '
-                            'and %s' % (key, qty, price, got_qty, got_price))
-    return problems
 
 
 class MariaDB(fixtures.Fixture):
@@ -426,7 +236,7 @@ class CloudKittyEnv(fixtures.Fixture):
     """
 
     def __init__(self, mariadb, collector, aetos_options, first_period,
-                 scopes, prometheus_url=None, metrics_conf=METRICS_CONF,
+                 scopes, prometheus_url=None, metrics_conf=oracle.METRICS_CONF,
                  prices=None, name=None, wait_periods=0, debug=False,
                  overrides=None):
         super(CloudKittyEnv, self).__init__()
@@ -437,7 +247,7 @@ class CloudKittyEnv(fixtures.Fixture):
         self.scopes = list(scopes)
         self.prometheus_url = prometheus_url
         self.metrics_conf = metrics_conf
-        self.prices = PRICES if prices is None else prices
+        self.prices = oracle.PRICES if prices is None else prices
         self.name = name or 'ck_%s' % collector
         self.wait_periods = wait_periods
         self.debug = debug

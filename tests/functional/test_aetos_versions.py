@@ -9,53 +9,46 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""The Aetos collector against an old Aetos, a lossy proxy and short tokens.
+"""The Aetos collector against both releases, a lossy proxy, short tokens.
 
-Three situations that would otherwise rate the wrong window, or fail half-way
-through a collection, each on real services:
+Each query of the Aetos collector pins its evaluation time with
+``@ <period end>``, so that the result is right whatever the server does
+with the ``time`` parameter. Proved here on real services:
 
-* Aetos 1.0.0, which refuses the ``time`` parameter: the collector must name
-  the Aetos release it needs and return nothing;
-* a proxy in front of a current Aetos that silently drops ``time``, so that
-  Prometheus evaluates at "now": the evaluation time check must catch it,
-  also for a past period whose answer at "now" is empty (the planted data
-  ended hours ago, so every answer through that proxy is empty);
+* Aetos 1.0.0 (2025.2) refuses ``time``: the collector learns it from the
+  first refusal, sends neither ``time`` nor ``timeout`` from then on, and
+  returns exactly the planted points for every (metric, project, hour),
+  the same as the direct Prometheus collector;
+* the query as sent, in each mode: with ``time`` to an Aetos that takes it,
+  without to Aetos 1.0.0 (both are printed);
+* a proxy in front of Aetos that silently drops ``time``, so that the
+  server evaluates at "now": the pinned queries are still right;
 * Keystone tokens living a few seconds longer than keystoneauth's renewal
-  margin: a collection outliving several tokens must go on without error,
-  and Keystone must be asked for a token only when the current one is about
-  to expire.
+  margin: a collection outliving several tokens goes on without error,
+  and Keystone is asked for a token only when the current one is about to
+  expire.
 """
 
 import datetime
-import http.server
+import logging
 import math
 import os
-import threading
 import time
 import unittest
-import urllib.error
 import urllib.parse
-import urllib.request
-
-
-from cloudkitty.collector import aetos  # noqa: F401 (registers options)
-from cloudkitty.collector import exceptions as collect_exc
-from cloudkitty.common import aetos_client
 
 from functional import base
+from functional import fake_servers
+from functional import oracle
 from functional import stack as stack_mod
 
 PERIOD = 3600
 OLD_BASE = '2025.2'
-"""Services base (``stack.BASES``) whose Aetos predates ``time``."""
+"""Services base (``stack.BASES``) whose Aetos refuses ``time``."""
 
-METRIC = 'ck_instance_up'
-METRICS = {'metrics': {METRIC: {
-    'unit': 'instance',
-    'groupby': ['resource_id'],
-    'metadata': [],
-    'extra_args': {'aggregation_method': 'max'},
-}}}
+METRIC = base.METRIC
+METRICS = base.metrics_conf()
+TIME_WARNING_LOGGER = 'cloudkitty.common.prometheus_client_base'
 
 RENEWAL_MARGIN = 120
 """keystoneauth renews a token that has less than this many seconds left."""
@@ -79,25 +72,18 @@ PAUSE = 0.1
 """Seconds between two fetches: keeps the machine usable, the gaps short."""
 
 
-# The proxy forwards over loopback: never through a proxy of the environment.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _utc(timestamp):
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
-
-
-def _load_collector(stack, workdir, **options):
-    """An AetosCollector loaded as cloudkitty-processor loads it."""
-    return base.load_collector(stack, workdir, METRICS, period=PERIOD,
+def _load_collector(stack, workdir, metrics=METRICS, name='aetos',
+                    **options):
+    """A collector loaded as cloudkitty-processor loads it."""
+    return base.load_collector(stack, workdir, metrics, name, period=PERIOD,
                                **options)
 
 
 def _fetch(loaded, stack, project, hour):
     """Points of a planted project for one planted hour."""
     data = stack.dataset
-    return loaded.fetch_all(METRIC, _utc(data.hour(hour)),
-                            _utc(data.hour(hour + 1)),
+    return loaded.fetch_all(METRIC, base.utc(data.hour(hour)),
+                            base.utc(data.hour(hour + 1)),
                             data.project_ids[project])
 
 
@@ -113,100 +99,58 @@ def _by_resource(points):
             for point in points}
 
 
-class _TimeDroppingHandler(http.server.BaseHTTPRequestHandler):
-    """Forward a GET upstream without its ``time`` parameter.
+def _unix(rfc3339):
+    return datetime.datetime.fromisoformat(rfc3339).timestamp()
 
-    Everything else, the token header included, passes unchanged: the way
-    a reverse proxy with a parameter allow-list would behave.
+
+def _compare(test, stack, under_test, workdir):
+    """``oracle.compare_collectors`` against the direct collector."""
+    direct = _load_collector(stack, workdir, oracle.COLLECTOR_METRICS,
+                             'prometheus')
+    compared = oracle.compare_collectors(under_test, direct, stack.dataset)
+    print('%s, Aetos %s: compared %d points over %d (metric, project, '
+          'hour) periods, %d differences'
+          % (test.id(), stack.base.aetos, compared.points, compared.periods,
+             len(compared.differences)))
+    test.assertEqual([], compared.differences)
+    test.assertEqual(len(under_test.conf) * len(stack.dataset.project_ids) *
+                     len(oracle.HOURS_AROUND), compared.periods)
+    test.assertGreater(compared.points, 0)
+
+
+def _query_as_sent(test, stack, workdir):
+    """Fetch one period with a new collector; the queries Aetos received.
+
+    :returns: the parameters of each query Aetos logged, in order
     """
-
-    def do_GET(self):
-        path, _sep, query = self.path.partition('?')
-        params = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        kept = [(name, value) for name, value in params if name != 'time']
-        with self.server.lock:
-            self.server.forwarded += 1
-            self.server.dropped += len(params) - len(kept)
-        url = self.server.upstream + path
-        if kept:
-            url += '?' + urllib.parse.urlencode(kept)
-        headers = {name: value for name, value in self.headers.items()
-                   if name.lower() in ('x-auth-token', 'accept')}
-        try:
-            with _DIRECT.open(
-                    urllib.request.Request(url, headers=headers),
-                    timeout=stack_mod.HTTP_TIMEOUT) as answer:
-                status, body = answer.status, answer.read()
-                content_type = answer.headers.get('Content-Type')
-        except urllib.error.HTTPError as exc:
-            with exc:
-                status, body = exc.code, exc.read()
-                content_type = exc.headers.get('Content-Type')
-        self.send_response(status)
-        if content_type:
-            self.send_header('Content-Type', content_type)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):
-        """Stay quiet: the counters say what went through."""
+    loaded = _load_collector(stack, workdir)
+    offset = os.path.getsize(stack.logs['aetos'])
+    test.assertEqual(_planted(stack, 'rated-a', 2),
+                     _by_resource(_fetch(loaded, stack, 'rated-a', 2)))
+    refuses = base.aetos_refuses_time(stack)
+    queries = base.aetos_queries(stack, offset, 2 if refuses else 1)
+    end = stack.dataset.hour(3)
+    test.assertEqual(2 if refuses else 1, len(queries), queries)
+    sent = queries[-1]
+    test.assertIn('[3600s] @ %d)' % end, sent['query'])
+    print('Query as sent to Aetos %s: GET /api/v1/query?%s\n  decoded: %s'
+          % (stack.base.aetos, urllib.parse.urlencode(sent),
+             ' '.join('%s=%s' % item for item in sorted(sent.items()))))
+    return queries
 
 
-class TimeDroppingProxy(object):
-    """A proxy on 127.0.0.1, in a thread of the test process."""
-
-    def __init__(self, upstream):
-        self.server = http.server.ThreadingHTTPServer(
-            (stack_mod.HOST, 0), _TimeDroppingHandler)
-        self.server.daemon_threads = True
-        self.server.upstream = upstream.rstrip('/')
-        self.server.lock = threading.Lock()
-        self.server.forwarded = 0
-        self.server.dropped = 0
-        self.url = 'http://%s:%s' % self.server.server_address[:2]
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={'poll_interval': 0.1},
-            name='time-dropping-proxy', daemon=True)
-
-    def start(self):
-        self._thread.start()
-
-    def stop(self):
-        if self._thread.is_alive():
-            self.server.shutdown()
-            self._thread.join(stack_mod.STOP_TIMEOUT)
-        self.server.server_close()
-
-    def counters(self):
-        """(requests forwarded, ``time`` parameters dropped) so far."""
-        with self.server.lock:
-            return self.server.forwarded, self.server.dropped
-
-
-class OwnStackTestCase(unittest.TestCase):
-    """Tests needing a stack built differently from the shared one."""
-
-    stack_options = {}
+class OldAetosTest(unittest.TestCase):
+    """Aetos 1.0.0 (2025.2), which refuses the ``time`` parameter."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.stack = stack_mod.Stack(**cls.stack_options)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
-        cls.workdir = base.class_workdir(cls, 'ck-%s-' % cls.__name__)
-
-
-class OldAetosTest(OwnStackTestCase):
-    """Aetos 1.0.0 (2025.2), which predates the ``time`` parameter."""
-
-    # keystone 28.1.0 and aetos 1.0.0 with the 2025.2 constraints, in a
-    # virtualenv of their own next to the current base's.
-    stack_options = {'base': OLD_BASE}
+        # keystone 28.1.0 and aetos 1.0.0 with the 2025.2 constraints, in
+        # a virtualenv of their own next to the current base's.
+        cls.stack = base.stack_of_base(cls, OLD_BASE)
+        cls.workdir = base.class_workdir(cls, 'ck-old-aetos-')
 
     def test_serves_queries_without_time(self):
-        # What fails below is the time parameter, nothing else.
         answer = stack_mod.http(
             'GET', self.stack.aetos_url + '/api/v1/query',
             token=self.stack.token(), params={'query': 'vector(1)'})
@@ -222,140 +166,116 @@ class OldAetosTest(OwnStackTestCase):
         self.assertEqual('Unknown argument: "time"',
                          answer.json()['error_message']['faultstring'])
 
-    def test_collector_names_the_release_needed(self):
-        loaded = _load_collector(self.stack, self.workdir)
-        self.assertTrue(_planted(self.stack, 'rated-a', 2))
-        with self.assertRaises(collect_exc.CollectError) as caught:
-            _fetch(loaded, self.stack, 'rated-a', 2)
-        self.assertEqual(
-            'Aetos at %s answered HTTP 400 (Unknown argument: "time"): %s; '
-            'older releases cannot evaluate a query at a given time'
-            % (self.stack.aetos_url, aetos_client.NEWER_AETOS_NEEDED),
-            str(caught.exception))
+    def test_collector_returns_the_planted_points(self):
+        logs = base.RecordedLogs(logging.WARNING).install()
+        self.addCleanup(logs.uninstall)
+        loaded = _load_collector(self.stack, self.workdir,
+                                 oracle.COLLECTOR_METRICS)
+        self.assertTrue(loaded.client.sends_time)
+        _compare(self, self.stack, loaded, self.workdir)
+        logs.uninstall()
+        # Learnt from the first refusal, said once.
+        self.assertFalse(loaded.client.sends_time)
+        warnings = logs.messages(TIME_WARNING_LOGGER, logging.WARNING)
+        self.assertEqual(1, len(warnings), logs.text())
+        self.assertIn(self.stack.aetos_url, warnings[0])
+        self.assertEqual(warnings, logs.warnings())
+
+    def test_query_as_sent_without_time(self):
+        refused, sent = _query_as_sent(self, self.stack, self.workdir)
+        self.assertEqual(self.stack.dataset.hour(3), _unix(refused['time']))
+        self.assertEqual(refused['query'], sent['query'])
+        self.assertEqual(['query'], sorted(sent))
+
+    def test_member_role_sees_nothing(self):
+        # Aetos 1.0.0 narrows a member's queries on the label "project",
+        # which the planted data (labelled project_id) does not have.
+        stack = self.stack
+        admin = _load_collector(stack, self.workdir)
+        observer = _load_collector(
+            stack, self.workdir, username=stack.reader_user,
+            password=stack.reader_password, project_name=stack.reader_project)
+        self.assertTrue(_fetch(admin, stack, stack.reader_project, 2))
+        self.assertEqual([], _fetch(observer, stack, stack.reader_project, 2))
 
 
-class EvaluationTimeCheckTest(unittest.TestCase):
-    """Empty answers of a current Aetos pass their time check."""
+class QueryAsSentTest(unittest.TestCase):
+    """The query the shared stack's Aetos receives, in its mode."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.stack = base.shared_stack()
-        cls.workdir = base.class_workdir(cls, 'ck-time-check-')
+        cls.workdir = base.class_workdir(cls, 'ck-query-sent-')
 
-    def _empty_and_planted(self, loaded):
-        # The hour before the planted data is empty; the check must not
-        # turn it into an error, nor change the hours with data.
-        self.assertEqual([], _fetch(loaded, self.stack, 'rated-a', -1))
-        self.assertEqual(_planted(self.stack, 'rated-a', 2),
-                         _by_resource(_fetch(loaded, self.stack, 'rated-a',
-                                             2)))
-
-    def test_all_projects_role(self):
-        self._empty_and_planted(_load_collector(self.stack, self.workdir))
-
-    def test_own_project_role(self):
-        # Aetos rewrites the selectors of a user without an all-projects
-        # role: the check's query must survive that rewriting.
-        stack = self.stack
-        self._empty_and_planted(_load_collector(
-            stack, self.workdir, username=stack.reader_user,
-            password=stack.reader_password,
-            project_name=stack.reader_project))
+    def test_query_as_sent(self):
+        queries = _query_as_sent(self, self.stack, self.workdir)
+        if base.aetos_refuses_time(self.stack):
+            self.assertEqual(['query'], sorted(queries[-1]))
+            return
+        (sent,) = queries
+        self.assertEqual(['query', 'time'], sorted(sent))
+        self.assertEqual(self.stack.dataset.hour(3), _unix(sent['time']))
 
 
 class TimeDroppingProxyTest(unittest.TestCase):
-    """A current Aetos reached through a proxy that loses ``time``."""
-
-    region = 'TimeDroppingProxy'
+    """Aetos reached through a proxy that loses ``time``."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.stack = base.shared_stack()
         cls.workdir = base.class_workdir(cls, 'ck-time-proxy-')
-        cls.proxy = TimeDroppingProxy(cls.stack.aetos_url)
+        cls.proxy = fake_servers.TimeDroppingProxy(cls.stack.aetos_url)
         cls.proxy.start()
-        cls.admin_token = cls.stack.token(cls.stack.admin_user)
-        cls.endpoint_id = None
-        try:
-            # A region of its own: the stack's endpoints stay untouched for
-            # the other tests sharing it.
-            cls._keystone('POST', '/regions', {'region': {
-                'id': cls.region,
-                'description': 'functional test: a proxy dropping time'}})
-            cls.endpoint_id = cls._keystone('POST', '/endpoints', {
-                'endpoint': {'service_id': cls.stack.service_id,
-                             'interface': 'public',
-                             'region_id': cls.region,
-                             'url': cls.proxy.url}}
-            ).json()['endpoint']['id']
-        except BaseException:
-            cls._clean_up()
-            raise
+        cls.addClassCleanup(cls.proxy.stop)
+        # A region of its own: the stack's endpoints stay untouched for
+        # the other tests sharing it.
+        region = 'TimeDroppingProxy'
+        endpoint = cls.stack.add_endpoint(cls.proxy.url, region)
+        cls.addClassCleanup(cls.stack.remove_endpoint, endpoint, region)
+        cls.collector = _load_collector(
+            cls.stack, cls.workdir, oracle.COLLECTOR_METRICS,
+            region_name=region)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls._clean_up()
-        super().tearDownClass()
+    def test_through_the_proxy(self):
+        self.assertEqual(self.proxy.url, self.collector.client.url)
 
-    @classmethod
-    def _clean_up(cls):
-        try:
-            if cls.endpoint_id:
-                cls._keystone('DELETE', '/endpoints/' + cls.endpoint_id)
-            cls._keystone('DELETE', '/regions/' + cls.region,
-                          expect=(204, 404))
-        finally:
-            cls.proxy.stop()
-
-    @classmethod
-    def _keystone(cls, method, path, body=None, expect=(200, 201, 204)):
-        answer = stack_mod.http(method, cls.stack.keystone_url + path, body,
-                                token=cls.admin_token)
-        if answer.status not in expect:
-            raise AssertionError('Keystone answered %s %s with %s: %s'
-                                 % (method, path, answer.status,
-                                    answer.text[:300]))
-        return answer
-
-    def setUp(self):
-        super().setUp()
-        self.collector = _load_collector(self.stack, self.workdir,
-                                         region_name=self.region)
-        self.assertEqual(self.proxy.url, self.collector._conn.url)
-
-    def test_same_query_is_right_without_the_proxy(self):
-        loaded = _load_collector(self.stack, self.workdir)
-        self.assertEqual(self.stack.aetos_url, loaded._conn.url)
-        self.assertEqual(_planted(self.stack, 'rated-a', 2),
-                         _by_resource(_fetch(loaded, self.stack, 'rated-a',
-                                             2)))
-
-    def test_past_period_empty_at_now(self):
-        forwarded, dropped = self.proxy.counters()
-        self.assertTrue(_planted(self.stack, 'rated-a', 2))
-        with self.assertRaises(collect_exc.CollectError) as caught:
-            _fetch(self.collector, self.stack, 'rated-a', 2)
-        message = str(caught.exception)
-        self.assertTrue(message.startswith(
-            'Aetos at %s evaluated the query at Unix time ' % self.proxy.url),
-            message)
-        self.assertTrue(message.endswith(
-            'not at the requested %s: %s' % (
-                _utc(self.stack.dataset.hour(3)).isoformat(),
-                aetos_client.NEWER_AETOS_NEEDED)), message)
-        # The query (empty at "now") and its time check went through the
-        # proxy, which dropped the time of both.
-        self.assertEqual((forwarded + 2, dropped + 2),
-                         self.proxy.counters())
-
-    def test_answer_with_samples_at_now(self):
+    def test_the_proxy_loses_time(self):
+        # What the proxy does to a query that does not pin itself: the
+        # planted data ended hours ago, "now" finds none of it.
         at = self.stack.dataset.hour(3)
-        with self.assertRaises(aetos_client.PrometheusResponseError) as caught:
-            self.collector._conn.get_instant('vector(1)', at)
-        self.assertIn('not at the requested %s: %s' % (
-            at, aetos_client.NEWER_AETOS_NEEDED), str(caught.exception))
+        query = 'count(ck_instance_up)'
+        answer = self.collector.client.get_instant(query, at)
+        self.assertEqual([], answer['data']['result'])
+        pinned = self.collector.client.get_instant(
+            'count(ck_instance_up @ %d)' % at, at)
+        self.assertEqual(len(self.stack.dataset.instant(METRIC, at)),
+                         int(pinned['data']['result'][0]['value'][1]))
+
+    def test_pinned_queries_are_right(self):
+        forwarded, dropped = self.proxy.counters()
+        _compare(self, self.stack, self.collector, self.workdir)
+        # Every query went through the proxy, which dropped every time;
+        # Aetos never saw one, so it never refused one either.
+        now_forwarded, now_dropped = self.proxy.counters()
+        self.assertGreater(now_forwarded, forwarded)
+        self.assertEqual(now_forwarded - forwarded, now_dropped - dropped)
+        self.assertTrue(self.collector.client.sends_time)
+
+
+class OwnStackTestCase(unittest.TestCase):
+    """Tests needing a stack built differently from the shared one."""
+
+    stack_options = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stack = stack_mod.Stack(**cls.stack_options)
+        cls.addClassCleanup(cls.stack.stop)
+        cls.stack.start()
+        cls.workdir = base.class_workdir(cls, 'ck-%s-' % cls.__name__)
 
 
 class TokenExpiryTest(OwnStackTestCase):
@@ -383,7 +303,7 @@ class TokenExpiryTest(OwnStackTestCase):
         offset = os.path.getsize(self.stack.logs['keystone'])
         started = time.monotonic()
         loaded = _load_collector(self.stack, self.workdir)
-        auth = loaded._conn._adapter.session.auth
+        auth = loaded.client.session.auth
         tokens = []     # (token, issued, expires) in the order of use
         fetches = 0
         projects = sorted(self.stack.projects)

@@ -19,14 +19,19 @@ rated data back through CloudKitty's storage API. Every rated point must
 be one the planted data implies, rated once, with the quantity and price
 computed here from the dataset and the price list.
 
-The figures (processor wall time, periods and projects rated, totals) are
-attached to each test as ``figures`` and printed:
+It runs on whichever pairing tox installed: CloudKitty 24.0.0 with the
+services of ``AETOS_STACK_BASE`` 2026.1 (Aetos 2.0.0) by default, 23.0.0
+with 2025.2 (Aetos 1.0.0, which refuses ``time``) in ``functional-2025.2``.
+
+The figures (versions, processor wall time, periods and projects rated,
+totals) are attached to each test as ``figures`` and printed:
 ``stestr last --all-attachments`` shows them.
 """
 
 import collections
 import datetime
 import decimal
+from importlib import metadata
 import itertools
 import time
 
@@ -36,11 +41,12 @@ from testtools import content
 from functional import base
 from functional import cloudkitty_env
 from functional import dataset as planted
+from functional import oracle
 
 PROCESSOR_TIMEOUT = 180
 LOG_LINES = 200
 
-PRICE_PRECISION = cloudkitty_env.PRICE_PRECISION
+PRICE_PRECISION = oracle.PRICE_PRECISION
 
 _DB_NAMES = itertools.count()
 
@@ -60,7 +66,7 @@ class ProcessorTest(testtools.TestCase):
             data.start, cloudkitty_env.UTC)
         cls.last = datetime.datetime.fromtimestamp(
             data.hour(planted.HOURS - 1), cloudkitty_env.UTC)
-        cls.expected = cloudkitty_env.expected_points(data, cls.scopes)
+        cls.expected = oracle.expected_points(data, cls.scopes)
 
     @classmethod
     def tearDownClass(cls):
@@ -111,13 +117,13 @@ class ProcessorTest(testtools.TestCase):
         return dict(prices)
 
     def assertClose(self, expected, actual, what):
-        if not cloudkitty_env.price_matches(expected, actual):
+        if not oracle.price_matches(expected, actual):
             self.fail('%s: expected %s, got %s' % (what, expected, actual))
 
     def assertRatedExactly(self, report):
         """Every expected point rated once, nothing else, right prices."""
-        rated, duplicates = cloudkitty_env.rated_points(report)
-        self.assertEqual([], cloudkitty_env.compare_points(
+        rated, duplicates = oracle.rated_points(report)
+        self.assertEqual([], oracle.compare_points(
             self.expected, rated, duplicates))
         # The same, summed per project and metric and per project and
         # period, as a reader of the rated data would see it.
@@ -147,8 +153,19 @@ class ProcessorTest(testtools.TestCase):
         wall = env.run_processor(self.last, PROCESSOR_TIMEOUT)
         report = env.report()
         rated = self.assertRatedExactly(report)
+        # The one collector of the one worker: it says once that it stops
+        # sending time, against an Aetos that refuses it.
+        with open(env.log_file, errors='replace') as log:
+            switches = len([line for line in log
+                            if 'refuses the time parameter' in line])
+        self.assertEqual(int(collector == 'aetos' and
+                             base.aetos_refuses_time(self.stack)), switches)
         self.figures('%s collector' % collector, [
+            'CloudKitty %s, Keystone %s, Aetos %s' % (
+                metadata.version('cloudkitty'), self.stack.base.keystone,
+                self.stack.base.aetos),
             'processor wall time: %.1fs' % wall,
+            'switches to queries without time: %d' % switches,
             'periods x projects rated: %d x %d' % (planted.HOURS,
                                                    len(self.scopes)),
             'rated points: %d' % len(rated),
@@ -191,6 +208,35 @@ class ProcessorTest(testtools.TestCase):
         processor.fail_fast = False
         processor.resume()
 
+        down, errors, failures = self._fail_while_aetos_down(
+            env, processor, paused, behind)
+        outage = time.monotonic() - down_at
+
+        self.stack.start_service('aetos')
+        # From here on, any error is a failure again.
+        processor.mark_log()
+        processor.fail_fast = True
+        processor.reload()
+        processor.wait_for(self.last, PROCESSOR_TIMEOUT)
+        wall = processor.elapsed()
+        processor.stop()
+        rated = self.assertRatedExactly(env.report())
+        self.figures('Aetos outage', [
+            'processor wall time: %.1fs (Aetos down %.1fs)' % (wall, outage),
+            'projects behind when Aetos stopped: %d of %d' % (
+                len(behind), len(self.scopes)),
+            'states when frozen: %s' % self._hours(paused),
+            'states with Aetos down: %s' % self._hours(down),
+            'failed scope passes: %d' % failures,
+            'error seen: %s' % errors[0],
+            'rated points: %d' % len(rated),
+        ])
+
+    def _fail_while_aetos_down(self, env, processor, paused, behind):
+        """Let the processor fail a pass on each scope ``behind``.
+
+        :returns: (states then, CollectError messages, failed passes)
+        """
         def failed(scope):
             return 'Error processing scope %s' % scope in processor.log()
 
@@ -214,27 +260,7 @@ class ProcessorTest(testtools.TestCase):
         # Nothing moves while Aetos stays down.
         time.sleep(2)
         self.assertEqual(down, env.states())
-        outage = time.monotonic() - down_at
-
-        self.stack.start_service('aetos')
-        # From here on, any error is a failure again.
-        processor.mark_log()
-        processor.fail_fast = True
-        processor.reload()
-        processor.wait_for(self.last, PROCESSOR_TIMEOUT)
-        wall = processor.elapsed()
-        processor.stop()
-        rated = self.assertRatedExactly(env.report())
-        self.figures('Aetos outage', [
-            'processor wall time: %.1fs (Aetos down %.1fs)' % (wall, outage),
-            'projects behind when Aetos stopped: %d of %d' % (
-                len(behind), len(self.scopes)),
-            'states when frozen: %s' % self._hours(paused),
-            'states with Aetos down: %s' % self._hours(down),
-            'failed scope passes: %d' % failures,
-            'error seen: %s' % errors[0],
-            'rated points: %d' % len(rated),
-        ])
+        return down, errors, failures
 
     def _ensure_aetos(self):
         """Leave the shared stack as found, whatever the test did."""

@@ -15,6 +15,7 @@ One fresh virtualenv goes through the whole life cycle, so the test takes a
 minute or so (pip's cache makes the downloads cheap after the first run).
 """
 
+import configparser
 import json
 import os
 import pathlib
@@ -29,7 +30,28 @@ sys.path.insert(0, str(REPO))
 
 from overlay import build  # noqa: E402
 
-CONSTRAINTS = REPO / 'constraints' / 'upper-constraints-2026.1.txt'
+# The upper-constraints of each base release, by major version (setup.cfg
+# [overlay:<version>] names the same files).
+CONSTRAINTS = {
+    '23': REPO / 'constraints' / 'upper-constraints-2025.2.txt',
+    '24': REPO / 'constraints' / 'upper-constraints-2026.1.txt',
+}
+
+
+def constraints_for(base_version, environ=os.environ):
+    """The constraints file to install ``base_version`` with.
+
+    tox sets PIP_CONSTRAINT to the file of the environment's base (or to
+    TOX_CONSTRAINTS_FILE); outside tox the release's own file is used.
+    """
+    if environ.get('PIP_CONSTRAINT'):
+        return pathlib.Path(environ['PIP_CONSTRAINT'])
+    major = base_version.split('.', 1)[0]
+    if major not in CONSTRAINTS:
+        raise KeyError('No constraints file known for cloudkitty %s: add it '
+                       'to CONSTRAINTS in %s' % (base_version, __file__))
+    return CONSTRAINTS[major]
+
 
 # Printed by the venv's Python after the upgrade.
 INSPECT = """
@@ -42,6 +64,24 @@ import cloudkitty.orchestrator, cloudkitty.api.app
 print(json.dumps({'version': dist.version,
                   'groups': {g: sorted(n) for g, n in groups.items()}}))
 """
+
+
+class TestConstraints(unittest.TestCase):
+
+    def test_every_recorded_base_has_its_constraints_file(self):
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg.read(REPO / 'setup.cfg')
+        versions = [s.split(':', 1)[1] for s in cfg.sections()
+                    if s.startswith('overlay:') and
+                    s != 'overlay:entry_points']
+        self.assertIn('23.0.0', versions)
+        for version in versions:
+            self.assertTrue(constraints_for(version, {}).is_file(), version)
+
+    def test_tox_constraints_win(self):
+        self.assertEqual(
+            pathlib.Path('/x/uc.txt'),
+            constraints_for('23.0.0', {'PIP_CONSTRAINT': '/x/uc.txt'}))
 
 
 class TestInstallLifeCycle(unittest.TestCase):
@@ -69,6 +109,7 @@ class TestInstallLifeCycle(unittest.TestCase):
             self.env[build.BASE_WHEEL_ENV] = str(cached)
         self.base_version = settings.base_version
         self.version = settings.version
+        self.constraints = str(constraints_for(self.base_version))
 
     def pip(self, *args):
         result = subprocess.run(
@@ -83,12 +124,12 @@ class TestInstallLifeCycle(unittest.TestCase):
                       if p.name.lower().startswith('cloudkitty'))
 
     def test_upgrade_use_uninstall(self):
-        self.pip('install', '-c', str(CONSTRAINTS),
+        self.pip('install', '-c', self.constraints,
                  'cloudkitty==%s' % self.base_version)
         stock = self.inspect('cloudkitty.collector.prometheus')
         self.assertEqual(self.base_version, stock['version'])
 
-        self.pip('install', '-c', str(CONSTRAINTS), str(self.source))
+        self.pip('install', '-c', self.constraints, str(self.source))
         ours = self.inspect('cloudkitty.collector.aetos')
         self.assertEqual(self.version, ours['version'])
         self.assertEqual(['cloudkitty', 'cloudkitty-%s.dist-info'

@@ -11,7 +11,9 @@
 # under the License.
 """Tests of the overlay build: what it refuses and what it produces."""
 
+import configparser
 import hashlib
+import importlib.metadata
 import os
 import pathlib
 import shutil
@@ -111,6 +113,102 @@ class TestSettings(OverlayTreeTestCase):
             self.settings(**{build.BASE_VERSION_ENV: '2.0.0'})
         self.assertIn('No [overlay:2.0.0] section', str(ctx.exception))
         self.assertIn('Known base versions: 1.0.0', str(ctx.exception))
+
+
+class TestRecordedBases(unittest.TestCase):
+    """The base releases recorded in this repository's setup.cfg."""
+
+    def load(self, **env):
+        return build.load_settings(REPO / 'setup.cfg', env)
+
+    def test_default_base_is_24_0_0(self):
+        settings = self.load()
+        self.assertEqual('24.0.0', settings.base_version)
+        self.assertEqual('5de7acdfc8e0c8988fecfd1d0a814c16ef21ae6dcd7d4eb2c7'
+                         '502ec17955f7c0', settings.sha256)
+        self.assertEqual('24.0.0.post1', settings.version)
+
+    def test_base_version_override_picks_23_0_0(self):
+        settings = self.load(**{build.BASE_VERSION_ENV: '23.0.0'})
+        self.assertEqual('23.0.0', settings.base_version)
+        self.assertEqual('9758d2a1091363cecc115c77b95a1dca2f198390f73d060ba4'
+                         '25d355b5b77911', settings.sha256)
+        self.assertEqual('23.0.0.post1', settings.version)
+        # Everything but the base and its hash is shared by the bases.
+        default = self.load()
+        self.assertEqual(default.replaces, settings.replaces)
+        self.assertEqual(default.entry_points, settings.entry_points)
+
+    def test_unknown_base_lists_both_recorded_ones(self):
+        with self.assertRaises(build.OverlayError) as ctx:
+            self.load(**{build.BASE_VERSION_ENV: '22.0.0'})
+        self.assertIn('Known base versions: 23.0.0, 24.0.0',
+                      str(ctx.exception))
+
+
+class TestToxEnvironments(unittest.TestCase):
+    """Each tox environment that picks a base builds its own wheel."""
+
+    def setUp(self):
+        self.tox = configparser.ConfigParser(interpolation=None)
+        self.tox.read(REPO / 'tox.ini')
+
+    def setenv(self, section):
+        values = {}
+        for line in self.tox.get(section, 'setenv', fallback='').splitlines():
+            if '=' in line:
+                name, value = line.split('=', 1)
+                values[name.strip()] = value.strip()
+        return values
+
+    def test_py3_2025_2_builds_and_tests_23_0_0(self):
+        env = 'testenv:py3-2025.2'
+        constraints = '{toxinidir}/constraints/upper-constraints-2025.2.txt'
+        self.assertEqual('23.0.0',
+                         self.setenv(env)[build.BASE_VERSION_ENV])
+        self.assertEqual(constraints, self.setenv(env)['PIP_CONSTRAINT'])
+        self.assertIn('-c' + constraints, self.tox.get(env, 'deps'))
+        pkg = self.tox.get(env, 'wheel_build_env')
+        self.assertNotEqual(self.tox.get('testenv', 'wheel_build_env'), pkg)
+        self.assertEqual(
+            '23.0.0',
+            self.setenv('testenv:' + pkg)[build.BASE_VERSION_ENV])
+
+
+class TestInstalledDistribution(unittest.TestCase):
+    """The cloudkitty tox installed: its base and the overlay, nothing more.
+
+    setup.py builds in this checkout's build/ for every base, so a file that
+    a build for another base release (or an older overlay) left there must
+    not end up in the wheel.
+    """
+
+    def test_files_are_the_base_plus_the_overlay(self):
+        try:
+            dist = importlib.metadata.distribution(build.PACKAGE)
+        except importlib.metadata.PackageNotFoundError:
+            self.skipTest('cloudkitty is not installed')
+        settings = build.load_settings(REPO / 'setup.cfg')
+        if dist.version != settings.version:
+            self.skipTest('cloudkitty %s is installed, not %s'
+                          % (dist.version, settings.version))
+        wheel = os.environ.get(build.BASE_WHEEL_ENV) or (
+            REPO / 'build' / 'base-wheels' /
+            build.wheel_name(settings.base_version))
+        if not os.path.isfile(wheel):
+            self.skipTest('%s is missing' % wheel)
+        with zipfile.ZipFile(wheel) as archive:
+            base = {name for name in archive.namelist()
+                    if name.startswith(build.PACKAGE + '/')}
+        expected = base | set(build.overlay_files(REPO / build.PACKAGE))
+        installed = {f.as_posix() for f in dist.files
+                     if f.parts[0] == build.PACKAGE and
+                     f.suffix not in ('.pyc', '.pyo')}
+        self.assertEqual([], sorted(installed - expected),
+                         'installed, but neither in cloudkitty %s nor in '
+                         'the overlay' % settings.base_version)
+        self.assertEqual([], sorted(expected - installed),
+                         'in the base or the overlay, but not installed')
 
 
 class TestPrepare(OverlayTreeTestCase):
@@ -250,3 +348,52 @@ class TestRealSetup(unittest.TestCase):
         self.assertIn('has sha256 %s' % digest, result.stderr)
         self.assertIn('is corrupt or is not the released cloudkitty',
                       result.stderr)
+
+
+class TestSetupErrorLine(OverlayTreeTestCase):
+    """setup.py on the synthetic tree: each build error is one error line."""
+
+    def setUp(self):
+        super().setUp()
+        shutil.copy(REPO / 'setup.py', self.repo)
+        shutil.copytree(REPO / 'overlay', self.repo / 'overlay',
+                        ignore=shutil.ignore_patterns('__pycache__'))
+        (self.repo / 'requirements.txt').write_text('')
+
+    def run_setup(self, **env):
+        return subprocess.run(
+            [sys.executable, 'setup.py', '--version'], cwd=self.repo,
+            env={**os.environ, build.BASE_VERSION_ENV: '', **self.env, **env},
+            capture_output=True, text=True, timeout=120)
+
+    def assert_error_line(self, *facts, **env):
+        result = self.run_setup(**env)
+        self.assertEqual(1, result.returncode, result.stderr)
+        first, *rest = result.stderr.splitlines() or ['']
+        self.assertTrue(first.startswith('error: '), result.stderr)
+        self.assertTrue(all(x.startswith('  ') for x in rest), result.stderr)
+        for fact in facts:
+            self.assertIn(fact, result.stderr)
+
+    def test_the_synthetic_tree_builds(self):
+        result = self.run_setup()
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual('1.0.0.post3', result.stdout.strip())
+
+    def test_settings_error(self):
+        self.assert_error_line('No [overlay:2.0.0] section',
+                               **{build.BASE_VERSION_ENV: '2.0.0'})
+
+    def test_entry_point_clash(self):
+        (self.repo / 'setup.cfg').write_text(
+            SETUP_CFG.replace('aetos =', 'prometheus =') % {'sha': self.sha})
+        self.assert_error_line("'prometheus' in group cloudkitty.collector")
+
+    def test_overlay_that_does_not_fit(self):
+        # The problems are listed on indented lines under the error line.
+        self.write('cloudkitty/collector/gnocchi.py', 'OURS = True\n')
+        self.assert_error_line('cloudkitty/collector/gnocchi.py would')
+
+    def test_unreadable_file(self):
+        os.remove(self.repo / 'requirements.txt')
+        self.assert_error_line('requirements.txt')

@@ -16,6 +16,7 @@ import os
 import threading
 
 import fixtures
+from keystoneauth1 import loading as ks_loading
 import requests
 from requests import adapters as requests_adapters
 
@@ -113,6 +114,12 @@ class GetCollectorTest(tests.TestCase):
         self.session.stop()
         self.conf(args=['--config-file', conf_file], project='cloudkitty',
                   default_config_files=[])
+        # Loading the plugin registers its options (auth_url required) on
+        # the global configuration: leave none behind for later tests.
+        self.addCleanup(self.conf.unregister_opts,
+                        ks_loading.get_auth_plugin_conf_options('v3password'),
+                        aetos.COLLECTOR_AETOS_OPTS)
+        self.addCleanup(self.conf.reset)
 
         loaded = collector.get_collector()
 

@@ -116,6 +116,9 @@ class QueryTest(AetosClientTestBase):
             self.assertEqual(aetos_fakes.TOKEN_ID,
                              request.headers['X-Auth-Token'])
             self.assertEqual(30, request.timeout)
+            # Aetos then answers its errors in JSON, whose words the
+            # messages quote, not as an HTML page.
+            self.assertEqual('application/json', request.headers['Accept'])
 
     def test_root_url_with_port_and_no_path(self):
         url = 'http://[2001:db8::5]:3180'
