@@ -119,6 +119,11 @@ def connect(conf, group, pool_size=1):
     :raises AetosSetupError: when the settings cannot work, saying why
     """
     settings = conf[group]
+    if settings.auth_section:
+        # keystoneauth reads auth_type from the section named there, which
+        # nothing else may have registered ([collector_aetos] beside
+        # another collector, say).
+        ks_loading.register_auth_conf_options(conf, settings.auth_section)
     auth = ks_loading.load_auth_from_conf_options(conf, group)
     if auth is None:
         raise AetosSetupError(

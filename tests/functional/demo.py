@@ -14,12 +14,16 @@
 Starts Keystone, Prometheus (with the planted sample usage) and Aetos on
 127.0.0.1, a private MariaDB, and a real ``cloudkitty-processor`` with
 ``[collect] collector = aetos`` and the Keystone fetcher; prices come from
-hashmap rules (see ``cloudkitty_env.PRICES``), metrics from
+hashmap rules (see ``oracle.PRICES``), metrics from
 ``etc/metrics.yml``. Prints the rated usage per project, checks it against
 the planted usage, and stops everything it started, on errors and Ctrl-C
 too. Run from the tests directory::
 
-    python -m functional.demo [--collector prometheus]
+    python -m functional.demo [--collector prometheus] [--fetcher aetos]
+
+``--fetcher aetos`` discovers the projects through Aetos too (the
+``aetos`` fetcher, see ``fetcher_env``): with the ``aetos`` collector, no
+Prometheus URL is then written anywhere.
 """
 
 import argparse
@@ -33,6 +37,8 @@ import time
 
 from functional import cloudkitty_env
 from functional import dataset as planted
+from functional import fetcher_env
+from functional import oracle
 from functional import stack as stack_mod
 
 PROCESSOR_TIMEOUT = 300
@@ -92,7 +98,7 @@ def print_table(rows):
         print(line % tuple(shown))
 
 
-def run(collector):
+def run(collector, fetcher='keystone'):
     started = time.monotonic()
     timings = {}
     with contextlib.ExitStack() as cleanup:
@@ -107,23 +113,26 @@ def run(collector):
         mariadb.setUp()
         cleanup.callback(mariadb.cleanUp)
         _step('preparing CloudKitty: schema, hashmap prices, scope states')
-        env = cloudkitty_env.CloudKittyEnv.from_stack(stack, mariadb,
-                                                      collector)
+        if fetcher == 'aetos':
+            env = fetcher_env.aetos_fetcher_env(stack, mariadb, collector)
+        else:
+            env = cloudkitty_env.CloudKittyEnv.from_stack(
+                stack, mariadb, collector)
         env.setUp()
         cleanup.callback(env.cleanUp)
         timings['mariadb + cloudkitty setup'] = time.monotonic() - mark
         data = stack.dataset
         last = datetime.datetime.fromtimestamp(
             data.hour(planted.HOURS - 1), cloudkitty_env.UTC)
-        _step('running cloudkitty-processor (collector %s) over %d hours '
-              'of %d projects' % (collector, planted.HOURS,
-                                  len(env.scopes)))
+        _step('running cloudkitty-processor (collector %s, fetcher %s) over '
+              '%d hours of %d projects' % (collector, fetcher, planted.HOURS,
+                                           len(env.scopes)))
         timings['processor'] = env.run_processor(last, PROCESSOR_TIMEOUT)
         report = env.report()
 
         names = {pid: name for name, pid in data.project_ids.items()}
         metrics = [metric.get('alt_name', name) for name, metric in
-                   cloudkitty_env.load_metrics(env.metrics_conf).items()]
+                   oracle.load_metrics(env.metrics_conf).items()]
         print()
         print('Rated usage from %s to %s UTC, %d hourly periods, '
               'collector %s' % (_hour(data.start), _hour(data.end),
@@ -131,9 +140,9 @@ def run(collector):
         print()
         print_table(usage_table(report, names, metrics))
         print()
-        expected = cloudkitty_env.expected_points(data, env.scopes)
-        rated, duplicates = cloudkitty_env.rated_points(report)
-        problems = cloudkitty_env.compare_points(expected, rated, duplicates)
+        expected = oracle.expected_points(data, env.scopes)
+        rated, duplicates = oracle.rated_points(report)
+        problems = oracle.compare_points(expected, rated, duplicates)
         same = not problems
         if same:
             print('%d rated points, each one exactly the planted usage at '
@@ -153,10 +162,15 @@ def main(argv=None):
     parser.add_argument('--collector', default='aetos',
                         choices=['aetos', 'prometheus'],
                         help='CloudKitty collector (default: aetos)')
+    parser.add_argument('--fetcher', default='keystone',
+                        choices=['keystone', 'aetos'],
+                        help='CloudKitty fetcher: projects with the rating '
+                             'role (keystone, the default) or those with '
+                             'series, found through Aetos (aetos)')
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return run(args.collector)
+        return run(args.collector, args.fetcher)
     except KeyboardInterrupt:
         print('interrupted; everything started was stopped',
               file=sys.stderr)
