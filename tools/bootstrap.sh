@@ -16,14 +16,19 @@ ensure_tox() {
 
 # Debian packages the functional tests and the demo run themselves, each on
 # its own data directory: Prometheus and promtool for the metrics, MariaDB
-# for CloudKitty's database (the hashmap migrations do not run on sqlite).
-# The packages' own services are not needed.
+# for CloudKitty's database (the hashmap migrations do not run on sqlite),
+# InfluxDB 1.x for the rated data of tox -e tempest (storage v2, as in the
+# devstack job), etcd for the processors that share their scopes through
+# tooz (functional.test_scale_out). The packages' own services are not
+# needed.
 ensure_services() {
     local missing=()
     command -v prometheus >/dev/null && command -v promtool >/dev/null ||
         missing+=(prometheus)
     [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null ||
         missing+=(mariadb-server)
+    [ -x /usr/bin/influxd ] || missing+=(influxdb)
+    command -v etcd >/dev/null || missing+=(etcd-server)
     [ ${#missing[@]} -eq 0 ] && return
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
         echo "bootstrap: install Debian's ${missing[*]} (as root: apt-get" \

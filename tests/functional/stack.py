@@ -68,8 +68,9 @@ ServicesBase = collections.namedtuple(
 """Versions of the services and the upper-constraints to install with."""
 
 BASES = {
-    # Aetos 1.x predates the "time" parameter: kept to prove the collector
-    # refuses it (functional.test_aetos_versions).
+    # Aetos 1.x refuses the "time" parameter: the collector's pinned
+    # queries must still be right there (functional.test_aetos_versions,
+    # tox -e functional-2025.2).
     '2025.2': ServicesBase(
         '28.1.0', '1.0.0', 'upper-constraints-2025.2.txt'),
     '2026.1': ServicesBase(
@@ -705,11 +706,13 @@ class Stack(object):
                                   expect=(204, 404))
 
     def start_extra_aetos(self, name, certfile=None, keyfile=None,
-                          ssl_context=None):
+                          ssl_context=None, prometheus_port=None):
         """Start another Aetos with the same settings, on a port of its own.
 
         With ``certfile`` and ``keyfile`` it serves HTTPS; ``ssl_context``
-        must then trust that certificate, for the readiness check. The
+        must then trust that certificate, for the readiness check. With
+        ``prometheus_port`` it fronts the Prometheus listening on that
+        loopback port instead of the stack's own. The
         process is not registered in the catalog (see ``add_endpoint()``)
         and is not stopped by ``stop()``: the caller stops it (it is also
         stopped when the test process exits).
@@ -719,6 +722,13 @@ class Stack(object):
         home = os.path.join(self.workdir, name)
         shutil.copytree(os.path.join(self.workdir, 'aetos', '.aetos'),
                         os.path.join(home, '.aetos'))
+        if prometheus_port is not None:
+            conf = os.path.join(home, '.aetos', 'aetos.conf')
+            with open(conf) as source:
+                text = source.read()
+            with open(conf, 'w') as out:
+                out.write(text.replace('\nport = %s\n' % self.prometheus_port,
+                                       '\nport = %s\n' % prometheus_port))
         port = _free_ports(1)[0]
         gunicorn_conf = self._gunicorn_conf(
             home, name, 'aetos.wsgi.api:application', port, 1)
