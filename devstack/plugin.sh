@@ -7,7 +7,8 @@
 # phase runs after that one, so this is where we:
 #   * replace the git CloudKitty with the overlay build (release wheel plus
 #     this repository), before any CloudKitty service starts in "extra";
-#   * complete [collector_aetos];
+#   * complete [collector_aetos] and point [collect] metrics_conf at
+#     this repository's metric file;
 #   * give the cloudkitty user the role Aetos needs to see every project.
 # Installing in our "install" phase would be undone by the cloudkitty
 # plugin's setup_develop in post-config, and the aetos entry point would be
@@ -32,6 +33,12 @@ function configure_cloudkitty_aetos {
     # collector itself, which auth_section does not cover: set them here.
     iniset $conf collector_aetos interface $CLOUDKITTY_AETOS_INTERFACE
     iniset $conf collector_aetos region_name $REGION_NAME
+    # What the cloudkitty plugin writes to metrics_conf changed across its
+    # releases: some set CLOUDKITTY_METRICS_CONF to metrics.yml whatever
+    # the job says and join it to /etc/cloudkitty (CloudKitty's own file),
+    # others take it as a path. Set the absolute path here, after that
+    # plugin, so that the job rates with this file on any of them.
+    iniset $conf collect metrics_conf $CLOUDKITTY_AETOS_METRICS_CONF
 }
 
 function create_cloudkitty_aetos_role {
