@@ -34,12 +34,24 @@ def _requirements(path):
                 if line.split('#', 1)[0].strip()]
 
 
-def main():
+def _package_data(src, packages):
+    """Ship non-Python files (paste ini, gabbi YAML...) as the base did."""
+    package_data = {}
+    for package in packages:
+        directory = src / package.replace('.', os.sep)
+        data = [p.name for p in directory.iterdir()
+                if p.is_file() and p.suffix not in ('.py', '.pyc')]
+        if data:
+            package_data[package] = data
+    return package_data
+
+
+def _setup_arguments():
+    """Assemble the tree; every anticipated failure is an OverlayError."""
     settings = build.load_settings(HERE / 'setup.cfg')
-    try:
-        src, base = build.prepare(HERE, HERE / 'build', settings)
-    except build.OverlayError as exc:
-        sys.exit('error: %s' % exc)
+    src, base = build.prepare(HERE, HERE / 'build', settings)
+    entry_points = build.merge_entry_points(base.entry_points,
+                                            settings.entry_points)
     # setuptools' own build tree (build/lib...) keeps whatever an earlier
     # build put there, and bdist_wheel packages all of it: start it afresh,
     # so nothing of another base release or of an older overlay is shipped.
@@ -48,18 +60,7 @@ def main():
     meta = base.metadata
     packages = setuptools.find_namespace_packages(
         where=str(src), include=[build.PACKAGE, build.PACKAGE + '.*'])
-    # Every file that is not Python source (paste ini, gabbi YAML, alembic
-    # templates...) is shipped as the base wheel shipped it.
-    package_data = {}
-    for package in packages:
-        directory = src / package.replace('.', os.sep)
-        data = [p.name for p in directory.iterdir()
-                if p.is_file() and p.suffix not in ('.py', '.pyc')]
-        if data:
-            package_data[package] = data
-    entry_points = build.merge_entry_points(base.entry_points,
-                                            settings.entry_points)
-    setuptools.setup(
+    return dict(
         name=build.PACKAGE,
         version=settings.version,
         description=meta['Summary'],
@@ -76,13 +77,31 @@ def main():
                           _requirements(HERE / 'requirements.txt')),
         package_dir={'': os.path.relpath(src, HERE)},
         packages=packages,
-        package_data=package_data,
+        package_data=_package_data(src, packages),
         scripts=[os.path.relpath(s, HERE) for s in base.scripts],
         entry_points=entry_points,
         zip_safe=False,
         options={'build': {'build_base': os.path.relpath(setuptools_build,
                                                          HERE)}},
     )
+
+
+def _error(exc):
+    """'error: <message>', any further line of the message indented."""
+    first, *rest = ('%s' % exc).splitlines() or ['']
+    return '\n'.join(['error: ' + first] +
+                     ['  ' + line.strip() for line in rest])
+
+
+def main():
+    # A wrong setup.cfg, a base wheel that cannot be had or verified, an
+    # overlay that does not fit the base, a file the build cannot read or
+    # write: the user has something to fix, and one line says what.
+    try:
+        arguments = _setup_arguments()
+    except (build.OverlayError, OSError) as exc:
+        sys.exit(_error(exc))
+    setuptools.setup(**arguments)
 
 
 if __name__ == '__main__':

@@ -16,8 +16,9 @@ module fetches the pinned base wheel, proves it is the released one by its
 sha256, unpacks it, copies the overlay on top and refuses any collision that
 is not explicitly allowed. ``setup.py`` then packages the merged tree.
 
-Everything is driven by the ``[overlay]`` sections of ``setup.cfg`` so that a
-new base release is a matter of configuration, not code.
+Everything is driven by the ``[overlay]`` sections of ``setup.cfg`` (read by
+``overlay/config.py``) so that a new base release is a matter of
+configuration, not code.
 """
 
 import configparser
@@ -32,32 +33,18 @@ import subprocess
 import sys
 import zipfile
 
+from overlay import config
+
 PACKAGE = 'cloudkitty'
-BASE_VERSION_ENV = 'CLOUDKITTY_BASE_VERSION'
 BASE_WHEEL_ENV = 'CLOUDKITTY_BASE_WHEEL'
 # Byte-code and editor droppings are never part of the overlay.
 IGNORED_SUFFIXES = ('.pyc', '.pyo', '.swp', '~')
 IGNORED_DIRS = ('__pycache__',)
 
-
-class OverlayError(Exception):
-    """The overlay cannot be built; the message says why and what to do."""
-
-
-@dataclasses.dataclass
-class Settings:
-    base_version: str
-    sha256: str
-    post_release: int
-    replaces: frozenset
-    entry_points: dict
-
-    @property
-    def version(self):
-        # A post-release sorts after the base, so pip upgrades a stock
-        # install, and pbr (used by cloudkitty.version) can parse it,
-        # which it cannot for a local version such as 24.0.0+aetos.
-        return '%s.post%d' % (self.base_version, self.post_release)
+# setup.py and the tests drive the whole build through this module.
+OverlayError = config.OverlayError
+BASE_VERSION_ENV = config.BASE_VERSION_ENV
+load_settings = config.load_settings
 
 
 @dataclasses.dataclass
@@ -67,40 +54,6 @@ class Base:
     metadata: email.message.Message
     entry_points: dict
     scripts: list
-
-
-def _lines(value):
-    return [line.strip() for line in value.splitlines() if line.strip()]
-
-
-def load_settings(setup_cfg, environ=os.environ):
-    """Read the ``[overlay]`` sections, honouring the base version override."""
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.optionxform = str
-    if not cfg.read(setup_cfg):
-        raise OverlayError('%s not found' % setup_cfg)
-    main = cfg['overlay']
-    version = environ.get(BASE_VERSION_ENV) or main['base_version']
-    section = 'overlay:%s' % version
-    if not cfg.has_section(section):
-        known = sorted(s.split(':', 1)[1] for s in cfg.sections()
-                       if s.startswith('overlay:') and
-                       s != 'overlay:entry_points')
-        raise OverlayError(
-            'No [%s] section in %s: the sha256 of cloudkitty %s is not '
-            'recorded. Known base versions: %s. Record the hash of the '
-            'released wheel there to build on it.'
-            % (section, setup_cfg, version, ', '.join(known)))
-    entry_points = {}
-    if cfg.has_section('overlay:entry_points'):
-        for group, value in cfg['overlay:entry_points'].items():
-            entry_points[group] = _lines(value)
-    return Settings(
-        base_version=version,
-        sha256=cfg[section]['sha256'].strip().lower(),
-        post_release=int(main.get('post_release', '1')),
-        replaces=frozenset(_lines(main.get('replaces', ''))),
-        entry_points=entry_points)
 
 
 def wheel_name(version):
@@ -225,6 +178,14 @@ def merge_entry_points(base, ours):
     return merged
 
 
+def _unpack(wheel, src):
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(src)
+
+
 def prepare(repo_root, build_root, settings, environ=os.environ):
     """Build the merged source tree and describe the base release.
 
@@ -235,11 +196,7 @@ def prepare(repo_root, build_root, settings, environ=os.environ):
     build_root = pathlib.Path(build_root)
     wheel = fetch_base(settings, build_root / 'base-wheels', environ)
     src = build_root / 'overlay-src'
-    if src.exists():
-        shutil.rmtree(src)
-    src.mkdir(parents=True)
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(src)
+    _unpack(wheel, src)
     dist_info = src / ('%s-%s.dist-info' % (PACKAGE, settings.base_version))
     data_dir = src / ('%s-%s.data' % (PACKAGE, settings.base_version))
     base_files = {p.relative_to(src).as_posix()
