@@ -12,21 +12,33 @@
 """What collecting through Aetos costs, against Prometheus in the same run.
 
 Starts the functional stack (Keystone, Aetos, Prometheus on 127.0.0.1) and
-interleaves, round after round, the same instant query sent five ways:
+interleaves, round after round, the same instant query sent seven ways:
 
 * raw HTTP to Prometheus on a keep-alive session (the baseline);
-* raw HTTP to Aetos on a keep-alive session with one fixed token;
 * PrometheusCollector.fetch_all;
-* AetosCollector.fetch_all from one thread;
-* AetosCollector.fetch_all from 8 threads sharing one collector.
+* raw HTTP to the stack's Aetos on a keep-alive session with one fixed
+  token, and AetosCollector.fetch_all, from one thread and from 8 threads
+  sharing one collector;
+* the same raw HTTP and AetosCollector against a second Aetos that keeps
+  connections alive.
+
+The stack serves Aetos with gunicorn's sync workers, which close the
+connection after every answer: against it neither the raw session nor the
+collector can keep a connection, whatever the client does. The second
+Aetos runs the same application with gunicorn's gthread workers, which
+keep connections alive as Apache or uWSGI would in a deployment; it is
+registered in a region of its own for its collector.
 
 Interleaving spreads any drift of the machine over every variant. It prints
 the median and 95th percentile latency of each, as ratios to the baseline,
-and how many requests reached Keystone per 1,000 queries through Aetos.
-Figures, not a pass/fail verdict: run it with ``tox -e bench``.
+each collector's ratio to raw HTTP on its own path (the targets of issue
+11: 1.10 for Prometheus, 1.05 for Aetos), the TCP connections each client
+opened, and how many requests reached Keystone per 1,000 queries through
+Aetos. Figures, not a pass/fail verdict: run it with ``tox -e bench``.
 """
 
 import argparse
+import collections
 import concurrent.futures
 import datetime
 import os
@@ -34,9 +46,11 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 import requests
+from urllib3 import connection as urllib3_connection
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
@@ -47,6 +61,12 @@ from functional import stack as stack_mod  # noqa: E402
 
 PERIOD = 3600
 THREADS = 8
+THREADED = 'AetosCollector x%d threads' % THREADS
+ORDER = ('prometheus HTTP', 'PrometheusCollector',
+         'aetos HTTP, fixed token', 'AetosCollector', THREADED,
+         'keep-alive aetos HTTP', 'AetosCollector, keep-alive')
+KEEPALIVE_REGION = 'KeepAlive'
+KEEPALIVE_WORKERS = '--workers 2 --worker-class gthread --threads 4'
 METRIC = 'ck_instance_up'
 METRICS = {'metrics': {METRIC: {
     'unit': 'instance', 'groupby': ['resource_id'],
@@ -72,28 +92,34 @@ def _keystone_token_requests(stack):
 
 class Bench(object):
 
-    def __init__(self, stack, workdir):
+    def __init__(self, stack, workdir, keepalive_url):
         self.stack = stack
+        self.keepalive_url = keepalive_url
         data = stack.dataset
         self.periods = [
             (data.project_ids[name], data.hour(h), data.hour(h + 1))
             for name in sorted(stack.projects) for h in range(6)]
         self.aetos = base.load_collector(stack, workdir, METRICS,
                                          period=PERIOD)
-        self.prometheus = base.load_collector(stack, workdir, METRICS,
-                                              'prometheus', period=PERIOD)
+        self.aetos_keepalive = base.load_collector(
+            stack, tempfile.mkdtemp(dir=workdir), METRICS, period=PERIOD,
+            region_name=KEEPALIVE_REGION)
+        self.prometheus = base.load_collector(
+            stack, tempfile.mkdtemp(dir=workdir), METRICS, 'prometheus',
+            period=PERIOD)
         self.http = requests.Session()
         self.token = stack.token()
         self.samples = {}
         self.batches = []
         self.aetos_queries = 0
 
-    def _query(self, index):
+    def _query(self, index, pin):
+        """The collector's query; ``pin`` as the Aetos collector does."""
         project_id, start, end = self.periods[index % len(self.periods)]
         query = self.prometheus.build_query(
             self.prometheus.conf, METRIC, _utc(start), _utc(end),
             'project_id', project_id, ['resource_id', 'project_id'],
-            ['flavor_name'])
+            ['flavor_name'], pin=pin)
         return query, end
 
     def _timed(self, name, func, *args):
@@ -104,7 +130,8 @@ class Bench(object):
         return result
 
     def raw(self, url, index, headers=None):
-        query, end = self._query(index)
+        """One query over the benchmark's keep-alive session."""
+        query, end = self._query(index, pin=headers is not None)
         answer = self.http.get(url + '/api/v1/query',
                                params={'query': query, 'time': end},
                                headers=headers, timeout=30)
@@ -116,16 +143,22 @@ class Bench(object):
         return chosen.fetch_all(METRIC, _utc(start), _utc(end), project_id)
 
     def round(self, index, pool):
+        token = {'X-Auth-Token': self.token}
         steps = [
             ('prometheus HTTP', self.raw, self.stack.prometheus_url, index),
             ('aetos HTTP, fixed token', self.raw, self.stack.aetos_url,
-             index, {'X-Auth-Token': self.token}),
+             index, token),
             ('PrometheusCollector', self.fetch, self.prometheus, index),
             ('AetosCollector', self.fetch, self.aetos, index),
-            ('AetosCollector x%d threads' % THREADS, None),
+            (THREADED, None),
+            ('keep-alive aetos HTTP', self.raw, self.keepalive_url, index,
+             token),
+            ('AetosCollector, keep-alive', self.fetch, self.aetos_keepalive,
+             index),
         ]
         random.shuffle(steps)
         for name, func, *args in steps:
+            CONNECTS.current = name
             if func is not None:
                 self._timed(name, func, *args)
                 self.aetos_queries += 'aetos' in name.lower()
@@ -148,10 +181,12 @@ def main(argv=None):
                         help='rounds run first and not counted')
     args = parser.parse_args(argv)
     random.seed(42)
+    CONNECTS.install()
     with tempfile.TemporaryDirectory(prefix='ck-bench-') as workdir, \
             stack_mod.Stack() as stack:
         keystone_start = _keystone_token_requests(stack)
-        bench = Bench(stack, workdir)
+        keepalive = keepalive_aetos(stack)
+        bench = Bench(stack, workdir, keepalive.url)
         with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
             for index in range(args.warmup):
                 bench.round(index, pool)
@@ -160,12 +195,15 @@ def main(argv=None):
             keystone_before = _keystone_token_requests(stack)
             warmup_queries = bench.aetos_queries
             bench.aetos_queries = 0
+            CONNECTS.counts.clear()
             started = time.monotonic()
             for index in range(args.rounds):
                 bench.round(index, pool)
             wall = time.monotonic() - started
             keystone_end = _keystone_token_requests(stack)
+        keepalive.stop()
         report(bench, keystone_end - keystone_before, wall, args.rounds)
+        print_connections(CONNECTS.counts, args.rounds)
         print('Including start-up and warm-up: %d for %d queries (the '
               'benchmark\'s fixed token, the collector\'s token, and '
               'Aetos validating each once per worker)' % (
@@ -186,16 +224,14 @@ def report(bench, keystone, wall, rounds):
         'variant', 'n', 'median ms', 'x base', 'p95 ms', 'x base')
     print(header)
     print('-' * len(header))
-    order = ['prometheus HTTP', 'aetos HTTP, fixed token',
-             'PrometheusCollector', 'AetosCollector',
-             'AetosCollector x%d threads' % THREADS]
-    for name in order:
+    for name in ORDER:
         values = bench.samples[name]
         median = statistics.median(values)
         p95 = _percentile(values, 0.95)
         print('%-28s %6d %10.2f %8.2f %10.2f %8.2f' % (
             name, len(values), median * 1000, median / base_median,
             p95 * 1000, p95 / base_p95))
+    same_path(bench.samples)
     serial = bench.samples['AetosCollector']
     print()
     print('AetosCollector throughput: %.0f queries/s from one thread, '
@@ -206,6 +242,81 @@ def report(bench, keystone, wall, rounds):
           '%d queries through Aetos = %.1f per 1,000' % (
               keystone, bench.aetos_queries,
               1000.0 * keystone / max(1, bench.aetos_queries)))
+
+
+SAME_PATH = (
+    ('PrometheusCollector', 'prometheus HTTP', 1.10),
+    ('AetosCollector', 'aetos HTTP, fixed token', 1.05),
+    ('AetosCollector, keep-alive', 'keep-alive aetos HTTP', 1.05),
+)
+"""(collector, raw HTTP on the same path, target ratio)."""
+
+
+def same_path(samples):
+    """Each collector against raw HTTP to the same server."""
+    print()
+    print('Collector / raw HTTP (keep-alive session) on the same path:')
+    for name, raw, target in SAME_PATH:
+        median = statistics.median(samples[name]) / statistics.median(
+            samples[raw])
+        p95 = _percentile(samples[name], 0.95) / _percentile(
+            samples[raw], 0.95)
+        print('  %-27s / %-24s median %.3fx, p95 %.3fx (target <= %.2fx '
+              'at the median: %s)' % (name, raw, median, p95, target,
+                                      'met' if median <= target
+                                      else 'NOT met'))
+
+
+class ConnectCounter(object):
+    """Counts the TCP connections urllib3 opens, per running variant.
+
+    Every client here (requests, keystoneauth) connects through urllib3's
+    HTTPConnection, which opens a socket in ``_new_conn``, also when it
+    reconnects after the server closed the connection.
+    """
+
+    def __init__(self):
+        self.current = None
+        self.counts = collections.Counter()
+        self._lock = threading.Lock()
+        self._original = urllib3_connection.HTTPConnection._new_conn
+
+    def install(self):
+        counter = self
+
+        def new_conn(connection):
+            with counter._lock:
+                counter.counts[counter.current] += 1
+            return counter._original(connection)
+
+        urllib3_connection.HTTPConnection._new_conn = new_conn
+
+
+CONNECTS = ConnectCounter()
+
+
+def print_connections(counts, rounds):
+    print()
+    print('TCP connections opened while measured, per variant:')
+    for name in ORDER:
+        queries = rounds * (THREADS if name == THREADED else 1)
+        print('  %-28s %5d for %5d queries' % (name, counts[name], queries))
+
+
+def keepalive_aetos(stack):
+    """A second Aetos whose gunicorn workers keep connections alive.
+
+    Started as the stack starts its extra Aetos, then restarted with
+    gthread workers (command-line settings override gunicorn's file),
+    and registered in a region of its own.
+    """
+    service = stack.start_extra_aetos('aetos-keepalive')
+    service.stop()
+    service.env = dict(service.env, GUNICORN_CMD_ARGS='%s %s' % (
+        service.env['GUNICORN_CMD_ARGS'], KEEPALIVE_WORKERS))
+    service.start()
+    stack.add_endpoint(service.url, KEEPALIVE_REGION)
+    return service
 
 
 if __name__ == '__main__':

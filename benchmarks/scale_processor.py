@@ -1,0 +1,237 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""A real cloudkitty-processor rating one period of many scopes.
+
+Part of ``scale.py``: the processor (one worker, the Aetos collector, the
+``source`` fetcher listing the scopes, MariaDB for states and rated data,
+see ``tests/functional/cloudkitty_env.py``) rates the hour of one size,
+once per scope and once batched, each in a database of its own. Its wall
+time runs from its start until every scope's state reached that hour, or
+until a time budget is spent: CloudKitty's own work per scope (rating
+rules reloaded from the database, rated data and state written) costs
+far more than collecting on a loaded 2-core machine, so a run that would
+not finish in the budget is stopped and its figures extrapolated, which
+the table says. The queries are those Aetos logged meanwhile; the
+collection time inside the processor comes from its debug log (from
+"Processing timestamp" to "Usage data" of each scope: the collection plus
+two state reads). The rated points are read back and compared with the
+planted values and between both modes.
+"""
+
+import datetime
+import os
+import re
+import statistics
+import time
+
+import yaml
+
+from functional import base
+from functional import cloudkitty_env
+
+import scale_data
+
+BUDGET = 100
+"""Seconds a processor run may take before it is stopped (per mode)."""
+MODES = (('per-scope', False), ('batched', True))
+_LINE = re.compile(r'^(\S+ \S+) \d+ DEBUG cloudkitty\.orchestrator .*?'
+                   r'(Processing timestamp \[\d|Usage data \[).*'
+                   r'storage scope \[(\w+)\]')
+
+
+def _env(stack, mariadb, data, size, batching, metrics_file):
+    start, end = data.period(size)
+    scopes = data.scopes(size)
+    env = cloudkitty_env.CloudKittyEnv(
+        mariadb, 'aetos', stack.collector_options(), start, scopes,
+        prometheus_url=stack.prometheus_url, metrics_conf=metrics_file,
+        prices=scale_data.PRICES, name='ck_scale_%s' % int(batching),
+        wait_periods=cloudkitty_env.wait_periods_for(end.timestamp()),
+        debug=True, overrides={
+            'fetcher': {'backend': 'source'},
+            'fetcher_source': {'sources': ','.join(scopes)},
+            'collector_aetos': {'scope_batching': str(batching)},
+        })
+    env.setUp()
+    return env
+
+
+def _collect_times(log_file):
+    """Seconds from "Processing timestamp" to "Usage data", per scope."""
+    began, spent = {}, []
+    with open(log_file, errors='replace') as log:
+        for line in log:
+            found = _LINE.match(line)
+            if not found:
+                continue
+            stamp, what, scope = found.groups()
+            moment = datetime.datetime.strptime(stamp,
+                                                '%Y-%m-%d %H:%M:%S.%f')
+            if what.startswith('Processing'):
+                began[scope] = moment
+            elif scope in began:
+                spent.append((moment - began.pop(scope)).total_seconds())
+    return spent
+
+
+def _check(report, data, size):
+    """(rated point keys, scopes rated, problems) of a processor run.
+
+    Points of a scope whose state did not reach the period were written
+    by a pass the budget's stop interrupted: they are left out.
+    """
+    alt = {conf['alt_name']: name
+           for name, conf in scale_data.METRICS['metrics'].items()}
+    expected = data.expected(size)
+    start = data.period(size)[0]
+    rated = {scope for scope, state in report['states'].items()
+             if state == start}
+    keys, problems = set(), []
+    for point in report['points']:
+        if point['scope'] not in rated:
+            continue
+        metric = alt.get(point['metric'])
+        rid = point['desc'].get('resource_id')
+        wanted = expected.get(point['scope'], {}).get(metric, {}).get(rid)
+        key = (point['scope'], metric, rid, point['qty'], point['price'])
+        if (wanted is None or key in keys or point['begin'] != start or
+                abs(float(point['qty']) - wanted[0]) >
+                1e-6 * max(1.0, wanted[0])):
+            problems.append('unexpected or duplicate %s' % (key,))
+        keys.add(key)
+    planted = sum(len(rids) for scope in rated
+                  for rids in expected[scope].values())
+    if len(keys) != planted:
+        problems.append('%d points rated, %d planted for the %d scopes '
+                        'rated' % (len(keys), planted, len(rated)))
+    return keys, rated, problems
+
+
+def _wait(env, processor, until, count, budget):
+    """(scopes rated, seconds) once all are rated or the budget is spent."""
+    while True:
+        done = sum(1 for state in env.states().values() if state >= until)
+        elapsed = processor.elapsed()
+        if done >= count or elapsed > budget:
+            return done, elapsed
+        if processor.proc.poll() is not None:
+            raise cloudkitty_env.EnvError(
+                'cloudkitty-processor exited: %s'
+                % cloudkitty_env.tail(env.log_file))
+        time.sleep(0.5)
+
+
+def _run_mode(stack, mariadb, data, size, batching, metrics_file, budget):
+    env = _env(stack, mariadb, data, size, batching, metrics_file)
+    try:
+        offset = os.path.getsize(stack.logs['aetos'])
+        load = os.getloadavg()[0]
+        with cloudkitty_env.Processor(env, fail_fast=False) as processor:
+            done, wall = _wait(env, processor, data.period(size)[0], size,
+                               budget)
+        queries = len(base.aetos_queries(stack, offset, 1))
+        with open(env.log_file, errors='replace') as log:
+            failures = log.read().count('Error processing scope')
+        keys, rated, problems = _check(env.report(), data, size)
+        spent = _collect_times(env.log_file)
+    finally:
+        env.cleanUp()
+    if failures:
+        problems.insert(0, '%d scope passes failed' % failures)
+    return {'wall': wall, 'done': done, 'queries': queries, 'keys': keys,
+            'rated': rated, 'problems': problems, 'load': load,
+            'collect': spent}
+
+
+def run(stack, data, size, workdir, budget=BUDGET):
+    """Rate the hour of ``size`` in both modes; returns the figures."""
+    metrics_file = os.path.join(workdir, 'processor-metrics.yml')
+    with open(metrics_file, 'w') as out:
+        yaml.safe_dump(scale_data.METRICS, out)
+    started = time.monotonic()
+    figures = {'size': size, 'setup': 0.0, 'budget': budget}
+    mariadb = cloudkitty_env.MariaDB()
+    try:
+        mariadb.setUp()
+        figures['setup'] = time.monotonic() - started
+        for mode, batching in MODES:
+            figures[mode] = _run_mode(stack, mariadb, data, size, batching,
+                                      metrics_file, budget)
+    # Reported rather than raised: the collector figures stand anyway.
+    except Exception as exc:
+        figures['error'] = '%s: %s' % (type(exc).__name__, exc)
+    finally:
+        mariadb.cleanUp()
+    print_table(figures)
+    return figures
+
+
+def _estimate(row, size):
+    """Wall time for every scope: measured, or extrapolated linearly."""
+    if row['done'] >= size:
+        return row['wall'], ''
+    return row['wall'] * size / max(1, row['done']), ' (extrapolated)'
+
+
+def print_table(figures):
+    size = figures['size']
+    print('\ncloudkitty-processor, one worker, Aetos collector, one period '
+          'of %d scopes x %d metrics, budget %d s per mode (MariaDB ready in '
+          '%.1f s)' % (size, len(scale_data.METRICS['metrics']),
+                       figures['budget'], figures['setup']))
+    if 'error' in figures:
+        print('  NOT MEASURED: %s' % figures['error'])
+    header = '%-10s %8s %7s %8s %15s %7s %7s %5s  %s' % (
+        'mode', 'wall s', 'scopes', 'queries', 'all scopes s', 'coll s',
+        'coll ms', 'load', 'rated points')
+    print(header)
+    print('-' * len(header))
+    for mode, _batching in MODES:
+        row = figures.get(mode)
+        if row is None:
+            continue
+        estimate, how = _estimate(row, size)
+        print('%-10s %8.1f %7d %8d %15s %7.2f %7.1f %5.1f  %d, %s' % (
+            mode, row['wall'], row['done'], row['queries'],
+            '%.0f%s' % (estimate, '*' if how else ''), sum(row['collect']),
+            1000 * statistics.median(row['collect'] or [0]), row['load'],
+            len(row['keys']), 'ok' if not row['problems'] else
+            '%d problems, e.g. %s' % (len(row['problems']),
+                                      row['problems'][0])))
+    print('  scopes: rated within the budget; all scopes s: * = linear '
+          'extrapolation; coll s / ms: collection inside the processor, '
+          'total / median per scope (debug log)')
+    if all(mode in figures for mode, _batching in MODES):
+        one, other = figures['per-scope'], figures['batched']
+        common = one['rated'] & other['rated']
+        same = ({key for key in one['keys'] if key[0] in common} ==
+                {key for key in other['keys'] if key[0] in common})
+        print('  per-scope / batched: wall for all scopes %.1fx, collection '
+              'per scope %.1fx; rated points of the %d scopes rated in both '
+              '%s' % (_estimate(one, size)[0] / _estimate(other, size)[0],
+                      statistics.median(one['collect'] or [0]) /
+                      max(1e-9, statistics.median(other['collect'] or [0])),
+                      len(common), 'identical' if same else 'DIFFER'))
+
+
+def print_summary(figures):
+    if all(mode in figures for mode, _batching in MODES):
+        size = figures['size']
+        one, other = figures['per-scope'], figures['batched']
+        print('  processor, S=%d, one period: per-scope %.0f s%s (%d scopes '
+              'rated, %d queries), batched %.0f s%s (%d scopes, %d queries)'
+              % ((size,) + _estimate(one, size) + (one['done'],
+                                                   one['queries']) +
+                 _estimate(other, size) + (other['done'],
+                                           other['queries'])))
+    else:
+        print('  processor run: not measured (%s)' % figures.get('error'))
