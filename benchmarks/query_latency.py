@@ -57,6 +57,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
 
 
 from functional import base  # noqa: E402
+from functional.services import config  # noqa: E402
 from functional import stack as stack_mod  # noqa: E402
 
 PERIOD = 3600
@@ -72,10 +73,6 @@ METRICS = {'metrics': {METRIC: {
     'unit': 'instance', 'groupby': ['resource_id'],
     'metadata': ['flavor_name'],
     'extra_args': {'aggregation_method': 'max'}}}}
-
-
-def _utc(timestamp):
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
 
 
 def _percentile(values, fraction):
@@ -117,7 +114,7 @@ class Bench(object):
         """The collector's query; ``pin`` as the Aetos collector does."""
         project_id, start, end = self.periods[index % len(self.periods)]
         query = self.prometheus.build_query(
-            self.prometheus.conf, METRIC, _utc(start), _utc(end),
+            self.prometheus.conf, METRIC, config.utc(start), config.utc(end),
             'project_id', project_id, ['resource_id', 'project_id'],
             ['flavor_name'], pin=pin)
         return query, end
@@ -140,7 +137,8 @@ class Bench(object):
 
     def fetch(self, chosen, index):
         project_id, start, end = self.periods[index % len(self.periods)]
-        return chosen.fetch_all(METRIC, _utc(start), _utc(end), project_id)
+        return chosen.fetch_all(METRIC, config.utc(start), config.utc(end),
+                                project_id)
 
     def round(self, index, pool):
         token = {'X-Auth-Token': self.token}

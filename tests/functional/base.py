@@ -16,22 +16,23 @@ that only reads shares one stack, started on first use and stopped when the
 test process exits. Tests that stop services must start them again; tests
 that need a differently configured stack build their own.
 
-Also here: loading CloudKitty's collectors from a real cloudkitty.conf,
-recording logs, reading the queries Aetos received from its access log,
-and the base class of the fault tests.
+Also here: the one ``TestCase`` base of the functional tests (testtools),
+loading CloudKitty's collectors from a real cloudkitty.conf, recording
+logs, reading the queries Aetos received from its access log, and the base
+class of the fault tests. The services themselves are in
+``functional.services``, composed by ``functional.stack``.
 """
 
-import datetime
 import logging
 import os
 import shutil
 import tempfile
 import time
-import unittest
 import urllib.parse
 
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
+import testtools
 import yaml
 
 from cloudkitty import collector
@@ -39,6 +40,7 @@ from cloudkitty.collector import aetos
 from cloudkitty.collector import exceptions as collect_exc
 
 from functional import fake_servers
+from functional.services import config
 from functional import stack as stack_mod
 
 PERIOD = 3600
@@ -85,18 +87,6 @@ def class_workdir(test_class, prefix):
     return path
 
 
-def write_config(directory, sections):
-    """Write a cloudkitty.conf made of ``{section: {option: value}}``."""
-    path = os.path.join(directory, 'cloudkitty.conf')
-    with open(path, 'w') as out:
-        for section, options in sections.items():
-            out.write('[%s]\n' % section)
-            for name, value in options.items():
-                out.write('%s = %s\n' % (name, value))
-            out.write('\n')
-    return path
-
-
 def load_config(sections, directory):
     """Parse a real cloudkitty.conf into the global CONF, as services do.
 
@@ -104,7 +94,8 @@ def load_config(sections, directory):
     only exist once the collector loads them, which is why a file (and not
     set_override) carries them.
     """
-    path = write_config(directory, sections)
+    path = config.write_ini(os.path.join(directory, 'cloudkitty.conf'),
+                            sections)
     cfg.CONF.reset()
     # A service starts without them: options a plugin loaded earlier in
     # this process registered in a group the file leaves out would be
@@ -141,11 +132,6 @@ def load_collector(stack, directory, metrics, name='aetos', period=3600,
                             if value is not None},
     }, directory)
     return collector.get_collector()
-
-
-def utc(timestamp):
-    """A Unix time as an aware datetime, as the orchestrator passes it."""
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
 
 
 def metrics_conf(**extra_args):
@@ -226,7 +212,15 @@ class RecordedLogs(logging.Handler):
                 if record.levelno >= logging.WARNING]
 
 
-class FaultTestBase(unittest.TestCase):
+class TestCase(testtools.TestCase):
+    """The base of every functional test.
+
+    testtools, so that a failing test can attach the services' logs
+    (``addDetail``, ``addOnException``).
+    """
+
+
+class FaultTestBase(TestCase):
     """Loads collectors from a real cloudkitty.conf on the shared stack."""
 
     @classmethod
@@ -249,7 +243,7 @@ class FaultTestBase(unittest.TestCase):
     def _fetch(self, collector_, project='rated-b', hour=1, scope_id=None):
         start = self.data.hour(hour)
         return collector_.fetch_all(
-            METRIC, utc(start), utc(start + PERIOD),
+            METRIC, config.utc(start), config.utc(start + PERIOD),
             scope_id or self.data.project_ids[project])
 
     def _collect_error(self, collector_, kind, url=None, **kwargs):

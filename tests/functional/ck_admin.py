@@ -11,7 +11,7 @@
 # under the License.
 """Set up and read back a CloudKitty database with CloudKitty's own API.
 
-Run by cloudkitty_env.py in a child process, one per command, because
+Run by ``services.cloudkitty_env`` in a child process, one per command, because
 CloudKitty's configuration and database engine are process-wide::
 
     python ck_admin.py setup --config-file cloudkitty.conf --spec spec.json
@@ -26,6 +26,7 @@ import argparse
 import datetime
 import decimal
 import json
+import os
 import sys
 
 from cloudkitty.db import api as ck_db_api
@@ -35,26 +36,18 @@ from cloudkitty import storage
 from cloudkitty import storage_state
 from oslo_config import cfg
 
+# Run as a script: make ``functional`` importable.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+from functional.services import config  # noqa: E402
+
 CONF = cfg.CONF
 
-UTC = datetime.timezone.utc
+UTC = config.UTC
 # Bounds wide enough for any planted data: the storage API otherwise
 # limits itself to the current month.
 EARLIEST = datetime.datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime.datetime(2100, 1, 1, tzinfo=UTC)
-
-
-def _time(text):
-    moment = datetime.datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
-
-
-def _iso(moment):
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
 
 
 def create_prices(prices, start):
@@ -87,12 +80,12 @@ def setup(spec):
     modules = ck_db_api.get_instance().get_module_info()
     for module in spec.get('modules', []):
         modules.set_state(module, True)
-    start = _time(spec['rules_start']).astimezone(UTC).replace(tzinfo=None)
+    start = config.parse_time(spec['rules_start']).replace(tzinfo=None)
     create_prices(spec.get('prices', {}), start)
     states = storage_state.StateManager()
     for scope, last_processed in sorted(spec.get('scopes', {}).items()):
         states.set_last_processed_timestamp(
-            scope, _time(last_processed),
+            scope, config.parse_time(last_processed),
             fetcher=CONF.fetcher.backend,
             collector=CONF.collect.collector,
             scope_key=CONF.collect.scope_key)
@@ -104,7 +97,8 @@ def report():
     states = {}
     for state in storage_state.StateManager().get_all(
             collector=CONF.collect.collector, limit=0):
-        states[state.identifier] = _iso(state.last_processed_timestamp)
+        states[state.identifier] = config.isoformat(
+            state.last_processed_timestamp)
     backend = storage.get_storage()
     points = []
     try:
@@ -117,8 +111,8 @@ def report():
             desc.update(point.metadata)
             points.append({
                 'scope': desc.get(CONF.collect.scope_key),
-                'begin': _iso(frame.start),
-                'end': _iso(frame.end),
+                'begin': config.isoformat(frame.start),
+                'end': config.isoformat(frame.end),
                 'metric': metric,
                 'unit': point.unit,
                 'qty': str(point.qty),

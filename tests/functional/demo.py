@@ -35,10 +35,12 @@ import signal
 import sys
 import time
 
-from functional import cloudkitty_env
 from functional import dataset as planted
 from functional import fetcher_env
 from functional import oracle
+from functional.services import cloudkitty_env
+from functional.services import config
+from functional.services import mariadb as mariadb_mod
 from functional import stack as stack_mod
 
 PROCESSOR_TIMEOUT = 300
@@ -55,7 +57,7 @@ def _step(text):
 
 def _hour(timestamp):
     return datetime.datetime.fromtimestamp(
-        timestamp, cloudkitty_env.UTC).strftime('%Y-%m-%d %H:%M')
+        timestamp, config.UTC).strftime('%Y-%m-%d %H:%M')
 
 
 def usage_table(report, names, metrics):
@@ -109,7 +111,7 @@ def run(collector, fetcher='keystone'):
         timings['stack'] = stack.timings['start']
         _step('starting a private MariaDB')
         mark = time.monotonic()
-        mariadb = cloudkitty_env.MariaDB()
+        mariadb = mariadb_mod.MariaDB()
         mariadb.setUp()
         cleanup.callback(mariadb.cleanUp)
         _step('preparing CloudKitty: schema, hashmap prices, scope states')
@@ -123,7 +125,7 @@ def run(collector, fetcher='keystone'):
         timings['mariadb + cloudkitty setup'] = time.monotonic() - mark
         data = stack.dataset
         last = datetime.datetime.fromtimestamp(
-            data.hour(planted.HOURS - 1), cloudkitty_env.UTC)
+            data.hour(planted.HOURS - 1), config.UTC)
         _step('running cloudkitty-processor (collector %s, fetcher %s) over '
               '%d hours of %d projects' % (collector, fetcher, planted.HOURS,
                                            len(env.scopes)))

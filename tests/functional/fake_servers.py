@@ -23,7 +23,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from functional import stack as stack_mod
+from functional.services import httpclient
+from functional.services import process
 
 
 class FakeMetricStorage(object):
@@ -47,7 +48,7 @@ class FakeMetricStorage(object):
                 fake.paths.append(self.path)
                 if fake.silent:
                     # Accepted, read, never answered.
-                    fake._release.wait(stack_mod.HTTP_TIMEOUT)
+                    fake._release.wait(httpclient.HTTP_TIMEOUT)
                     return
                 status, content_type, body = fake.answer
                 self.send_response(status)
@@ -60,7 +61,7 @@ class FakeMetricStorage(object):
                 pass
 
         self.server = http.server.ThreadingHTTPServer(
-            (stack_mod.HOST, 0), Handler)
+            (process.HOST, 0), Handler)
         self.server.daemon_threads = True
         self.url = 'http://%s:%s' % self.server.server_address[:2]
         self._thread = threading.Thread(target=self.server.serve_forever,
@@ -73,7 +74,7 @@ class FakeMetricStorage(object):
         self._release.set()
         self.server.shutdown()
         self.server.server_close()
-        self._thread.join(stack_mod.STOP_TIMEOUT)
+        self._thread.join(process.STOP_TIMEOUT)
 
 
 # The proxy forwards over loopback: never through a proxy of the environment.
@@ -102,7 +103,7 @@ class _TimeDroppingHandler(http.server.BaseHTTPRequestHandler):
         try:
             with _DIRECT.open(
                     urllib.request.Request(url, headers=headers),
-                    timeout=stack_mod.HTTP_TIMEOUT) as answer:
+                    timeout=httpclient.HTTP_TIMEOUT) as answer:
                 status, body = answer.status, answer.read()
                 content_type = answer.headers.get('Content-Type')
         except urllib.error.HTTPError as exc:
@@ -125,7 +126,7 @@ class TimeDroppingProxy(object):
 
     def __init__(self, upstream):
         self.server = http.server.ThreadingHTTPServer(
-            (stack_mod.HOST, 0), _TimeDroppingHandler)
+            (process.HOST, 0), _TimeDroppingHandler)
         self.server.daemon_threads = True
         self.server.upstream = upstream.rstrip('/')
         self.server.lock = threading.Lock()
@@ -142,7 +143,7 @@ class TimeDroppingProxy(object):
     def stop(self):
         if self._thread.is_alive():
             self.server.shutdown()
-            self._thread.join(stack_mod.STOP_TIMEOUT)
+            self._thread.join(process.STOP_TIMEOUT)
         self.server.server_close()
 
     def counters(self):

@@ -20,8 +20,9 @@ collector is ``prometheus``.
 
 import datetime
 
-from functional import cloudkitty_env
 from functional import dataset as planted
+from functional.services import cloudkitty_env
+from functional.services import config
 
 METRIC = 'ck_instance_up'
 """The metric whose ``project_id`` values are the scopes."""
@@ -61,7 +62,7 @@ def aetos_fetcher_env(stack, mariadb, collector='aetos', **kwargs):
     overrides.update(kwargs.pop('overrides', {}))
     return cloudkitty_env.CloudKittyEnv(
         mariadb, collector, stack.collector_options(),
-        datetime.datetime.fromtimestamp(data.start, cloudkitty_env.UTC),
+        datetime.datetime.fromtimestamp(data.start, config.UTC),
         planted_projects(data),
         prometheus_url=(stack.prometheus_url if collector == 'prometheus'
                         else None),

@@ -15,10 +15,9 @@
   whose values change from hour to hour, rendered for promtool, and the
   points CloudKitty must rate for them (computed here, with ``oracle``'s
   arithmetic and prices).
-* ``Etcd``: a private etcd server (Debian's ``etcd-server`` package) on
-  two free loopback ports and a data directory of its own, stopped by PID.
-* ``Prometheus``: a private Prometheus serving a ``ScaleData``, backfilled
-  by promtool before it starts.
+* ``Etcd`` (``services.etcd``): a private etcd server.
+* ``Prometheus``: a private Prometheus (``services.prometheus``) serving a
+  ``ScaleData``, in a temporary directory.
 * ``read_queries`` and ``logged_queries``: the instant queries an Aetos
   access log shows, and those the processors say they sent.
 """
@@ -26,19 +25,15 @@
 import collections
 import datetime
 import decimal
-import os
 import re
 import shutil
-import socket
-import subprocess
 import tempfile
 import urllib.parse
 
 import fixtures
 
-from functional import cloudkitty_env
 from functional import oracle
-from functional import stack as stack_mod
+from functional.services import prometheus
 
 HOUR = 3600
 STEP = 300
@@ -73,24 +68,6 @@ PRICES = {
 The processor reloads every rule of the hashmap module for each scope and
 period; rules on field values cost it several times as many queries.
 """
-
-
-def free_ports(count):
-    """Distinct loopback ports that were free a moment ago."""
-    sockets = [socket.socket() for _unused in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((stack_mod.HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def service_env():
-    """The environment of a child server, free of the caller's settings."""
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith(('ETCD', 'PYTHON', 'OS_'))}
 
 
 class ScaleData(object):
@@ -168,56 +145,6 @@ class ScaleData(object):
         return expected
 
 
-class Etcd(fixtures.Fixture):
-    """A one-member etcd cluster of its own on 127.0.0.1."""
-
-    NAME = 'ck-functional'
-
-    def _setUp(self):
-        program = cloudkitty_env.find_program('etcd')
-        if not program:
-            raise cloudkitty_env.EnvError(
-                "etcd is not installed: install Debian's etcd-server "
-                "package (apt-get install etcd-server)")
-        self.dir = tempfile.mkdtemp(prefix='ck-etcd-')
-        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
-        self.port, peer_port = free_ports(2)
-        client = 'http://%s:%d' % (stack_mod.HOST, self.port)
-        peer = 'http://%s:%d' % (stack_mod.HOST, peer_port)
-        self.log = os.path.join(self.dir, 'etcd.log')
-        self.service = stack_mod.Service('etcd', [
-            program, '--name', self.NAME,
-            '--data-dir', os.path.join(self.dir, 'data'),
-            '--listen-client-urls', client,
-            '--advertise-client-urls', client,
-            '--listen-peer-urls', peer,
-            '--initial-advertise-peer-urls', peer,
-            '--initial-cluster', '%s=%s' % (self.NAME, peer),
-            '--initial-cluster-token', os.path.basename(self.dir),
-            '--initial-cluster-state', 'new',
-        ], self.log, client + '/health', env=service_env(), cwd=self.dir)
-        self.addCleanup(self.service.stop)
-        self.service.start()
-        self.version = stack_mod.http(
-            'GET', client + '/version').json()['etcdserver']
-
-    def revision(self):
-        """etcd's revision: how many writes its keys have seen so far.
-
-        Taking a tooz lock writes its key, releasing it deletes the key:
-        two revisions per lock; lock leases write no key.
-        """
-        answer = stack_mod.http(
-            'POST', 'http://%s:%d/v3/maintenance/status' % (
-                stack_mod.HOST, self.port), body={})
-        return int(answer.json()['header']['revision'])
-
-    @property
-    def coordination_url(self):
-        """``[orchestrator] coordination_url`` for tooz's etcd3gw driver."""
-        return 'etcd3+http://%s:%d' % (stack_mod.HOST, self.port)
-
-
 class Prometheus(fixtures.Fixture):
     """A Prometheus of its own serving ``data`` and nothing else."""
 
@@ -228,31 +155,11 @@ class Prometheus(fixtures.Fixture):
     def _setUp(self):
         self.dir = tempfile.mkdtemp(prefix='ck-scale-prometheus-')
         self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
-        tsdb = os.path.join(self.dir, 'data')
-        conf = os.path.join(self.dir, 'prometheus.yml')
-        with open(conf, 'w') as out:
-            out.write('global:\n  scrape_interval: 1m\nscrape_configs: []\n')
-        source = os.path.join(self.dir, 'data.om')
-        with open(source, 'w') as out:
-            out.write(self.data.render())
-        result = subprocess.run(
-            [stack_mod.PROMTOOL, 'tsdb', 'create-blocks-from', 'openmetrics',
-             source, tsdb], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            universal_newlines=True, timeout=300, cwd=self.dir)
-        if result.returncode:
-            raise cloudkitty_env.EnvError('promtool failed:\n%s'
-                                          % result.stdout[-2000:])
-        self.port = free_ports(1)[0]
-        url = 'http://%s:%d' % (stack_mod.HOST, self.port)
-        self.service = stack_mod.Service('prometheus', [
-            stack_mod.PROMETHEUS, '--config.file', conf,
-            '--storage.tsdb.path', tsdb,
-            '--storage.tsdb.retention.time', '3650d',
-            '--web.listen-address', '%s:%d' % (stack_mod.HOST, self.port),
-        ], os.path.join(self.dir, 'prometheus.log'), url + '/-/ready',
-            env=service_env(), cwd=self.dir)
-        self.addCleanup(self.service.stop)
-        self.service.start()
+        self.server = prometheus.Prometheus(self.dir, self.data)
+        self.port = self.server.port
+        self.addCleanup(self.server.stop)
+        self.server.start()
+        self.service = self.server.service
 
 
 Query = collections.namedtuple('Query', 'metric period scope status')

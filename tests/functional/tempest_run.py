@@ -16,9 +16,10 @@ runs ``cloudkitty_tempest_plugin`` on a devstack. Here the same suite runs
 against services started on 127.0.0.1:
 
 * Keystone, Aetos and Prometheus (``stack.Stack``);
-* MariaDB (``cloudkitty_env.MariaDB``) and InfluxDB 1.x (``influxdb``);
+* MariaDB and InfluxDB 1.x (``services.mariadb``, ``services.influxdb``);
 * ``cloudkitty-api`` and ``cloudkitty-processor`` of the CloudKitty installed
-  in this environment, with the job's settings (``cloudkitty_api``);
+  in this environment, with the job's settings
+  (``services.cloudkitty_api``);
 * tempest and the plugin, pinned, in a virtualenv of their own.
 
 ``python -m functional.tempest_run --workspace DIR`` (from ``tests/``)
@@ -30,7 +31,6 @@ when a test failed or the run could not be set up.
 import argparse
 import concurrent.futures
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -43,9 +43,12 @@ import tempfile
 import threading
 import time
 
-from functional import cloudkitty_api
-from functional import cloudkitty_env
-from functional import influxdb
+from functional.services import cloudkitty_api
+from functional.services import config
+from functional.services import influxdb
+from functional.services import mariadb as mariadb_mod
+from functional.services import process
+from functional.services import venv as venv_mod
 from functional import stack
 
 LOG = logging.getLogger(__name__)
@@ -54,8 +57,7 @@ LOG = logging.getLogger(__name__)
 # upper-constraints of the base release (2026.1, CloudKitty 24.0.0).
 TEMPEST = '47.0.0'
 PLUGIN = '3.6.0'
-CONSTRAINTS = os.path.join(stack.REPO, 'constraints',
-                           'upper-constraints-2026.1.txt')
+CONSTRAINTS = venv_mod.constraints_path('upper-constraints-2026.1.txt')
 # The zuul job's tempest_test_regex (base-cloudkitty-v2-api-tempest-job):
 # every test of the plugin.
 REGEX = 'cloudkitty_tempest_plugin'
@@ -69,41 +71,17 @@ DATABASE = 'cloudkitty'
 def venv_path():
     """``$AETOS_TEMPEST_VENV``, by default ``.stack/tempest-venv``."""
     return (os.environ.get('AETOS_TEMPEST_VENV') or
-            os.path.join(stack.REPO, '.stack', 'tempest-venv'))
+            os.path.join(venv_mod.REPO, '.stack', 'tempest-venv'))
 
 
 def ensure_venv(path):
-    """Build the tempest virtualenv unless a complete one is there.
-
-    A marker records the versions and the constraints' digest; a lock
-    lets concurrent runs share one build.
-    """
-    with open(CONSTRAINTS, 'rb') as source:
-        digest = hashlib.sha256(source.read()).hexdigest()
-    wanted = {'tempest': TEMPEST, 'cloudkitty-tempest-plugin': PLUGIN,
-              'constraints_sha256': digest}
-    marker = os.path.join(path, 'tempest-versions.json')
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with stack._file_lock(path + '.lock', stack.VENV_INSTALL_TIMEOUT):
-        with contextlib.suppress(OSError, ValueError):
-            with open(marker) as current:
-                if json.load(current) == wanted:
-                    return path
-        LOG.info('Building the tempest virtualenv %s', path)
-        shutil.rmtree(path, ignore_errors=True)
-        log_path = path + '-install.log'
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(log_path)
-        env = stack._clean_env(PIP_DISABLE_PIP_VERSION_CHECK='1')
-        stack._run([sys.executable, '-m', 'venv', path], log_path, env=env)
-        stack._run([os.path.join(path, 'bin', 'python'), '-m', 'pip',
-                    'install', '--no-input', '-c', CONSTRAINTS,
-                    'tempest==' + TEMPEST,
-                    'cloudkitty-tempest-plugin==' + PLUGIN],
-                   log_path, timeout=stack.VENV_INSTALL_TIMEOUT, env=env)
-        with open(marker, 'w') as out:
-            json.dump(wanted, out, indent=1, sort_keys=True)
-    return path
+    """Build the tempest virtualenv unless a complete one is there."""
+    LOG.info('Tempest virtualenv: %s', path)
+    return venv_mod.build_venv(
+        path, 'tempest-versions.json',
+        {'tempest': TEMPEST, 'cloudkitty-tempest-plugin': PLUGIN},
+        ['tempest==' + TEMPEST, 'cloudkitty-tempest-plugin==' + PLUGIN],
+        CONSTRAINTS)
 
 
 def tempest_config(stack_, workspace):
@@ -146,7 +124,7 @@ def run_tempest(venv, workspace, conf):
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, cwd=workspace, start_new_session=True,
-        env=stack._clean_env(), universal_newlines=True)
+        env=process.clean_env(), universal_newlines=True)
     expired = []
 
     def expire():
@@ -164,8 +142,8 @@ def run_tempest(venv, workspace, conf):
     finally:
         timer.cancel()
     if expired:
-        raise stack.StackError('tempest did not finish within %ss'
-                               % TEMPEST_TIMEOUT)
+        raise process.StackError('tempest did not finish within %ss'
+                                 % TEMPEST_TIMEOUT)
     return proc.returncode, lines
 
 
@@ -192,12 +170,12 @@ class Processor(object):
     """``cloudkitty-processor`` with the job's configuration."""
 
     def __init__(self, conf, workdir):
-        path = cloudkitty_env.find_program('cloudkitty-processor')
+        path = process.find_program('cloudkitty-processor')
         self.log_path = os.path.join(workdir, 'cloudkitty-processor.log')
         # No readiness URL: the processor serves nothing.
-        self.service = stack.Service(
+        self.service = process.Service(
             'cloudkitty-processor', [path, '--config-file', conf],
-            self.log_path, None, env=stack._clean_env(), cwd=workdir)
+            self.log_path, None, env=process.clean_env(), cwd=workdir)
 
     def start(self):
         self.service.spawn()
@@ -249,7 +227,7 @@ class TempestRun(object):
 
     def _start_cloudkitty(self):
         self._grant_service_role()
-        mariadb = self.mariadb = cloudkitty_env.MariaDB(self.workdir)
+        mariadb = self.mariadb = mariadb_mod.MariaDB(self.workdir)
         mariadb.setUp()
         self.cleanup.callback(mariadb.cleanUp)
         influx = influxdb.InfluxDB(self.workdir)
@@ -263,9 +241,9 @@ class TempestRun(object):
         log_path = os.path.join(self.workdir, 'cloudkitty-init.log')
         for program, args in (('cloudkitty-dbsync', ['upgrade']),
                               ('cloudkitty-storage-init', [])):
-            stack._run([cloudkitty_env.find_program(program),
-                        '--config-file', conf] + args, log_path,
-                       env=stack._clean_env(), cwd=self.workdir)
+            process.run([process.find_program(program),
+                         '--config-file', conf] + args, log_path,
+                        env=process.clean_env(), cwd=self.workdir)
         self.processor = Processor(conf, self.workdir)
         self.cleanup.callback(self.processor.stop)
         self.processor.start()
@@ -286,8 +264,7 @@ class TempestRun(object):
         etc = os.path.join(self.workspace, 'etc')
         os.makedirs(etc, exist_ok=True)
         conf = os.path.join(etc, 'tempest.conf')
-        cloudkitty_api.write_ini(conf, tempest_config(self.stack,
-                                                      self.workspace))
+        config.write_ini(conf, tempest_config(self.stack, self.workspace))
         return self._timed('tempest', run_tempest, venv, self.workspace,
                            conf)
 

@@ -34,12 +34,13 @@ import logging
 import math
 import os
 import time
-import unittest
 import urllib.parse
 
 from functional import base
 from functional import fake_servers
 from functional import oracle
+from functional.services import config
+from functional.services import httpclient
 from functional import stack as stack_mod
 
 PERIOD = 3600
@@ -82,8 +83,8 @@ def _load_collector(stack, workdir, metrics=METRICS, name='aetos',
 def _fetch(loaded, stack, project, hour):
     """Points of a planted project for one planted hour."""
     data = stack.dataset
-    return loaded.fetch_all(METRIC, base.utc(data.hour(hour)),
-                            base.utc(data.hour(hour + 1)),
+    return loaded.fetch_all(METRIC, config.utc(data.hour(hour)),
+                            config.utc(data.hour(hour + 1)),
                             data.project_ids[project])
 
 
@@ -139,7 +140,7 @@ def _query_as_sent(test, stack, workdir):
     return queries
 
 
-class OldAetosTest(unittest.TestCase):
+class OldAetosTest(base.TestCase):
     """Aetos 1.0.0 (2025.2), which refuses the ``time`` parameter."""
 
     @classmethod
@@ -151,14 +152,14 @@ class OldAetosTest(unittest.TestCase):
         cls.workdir = base.class_workdir(cls, 'ck-old-aetos-')
 
     def test_serves_queries_without_time(self):
-        answer = stack_mod.http(
+        answer = httpclient.http(
             'GET', self.stack.aetos_url + '/api/v1/query',
             token=self.stack.token(), params={'query': 'vector(1)'})
         self.assertEqual(200, answer.status, answer.text)
         self.assertEqual('success', answer.json()['status'])
 
     def test_refuses_time(self):
-        answer = stack_mod.http(
+        answer = httpclient.http(
             'GET', self.stack.aetos_url + '/api/v1/query',
             token=self.stack.token(),
             params={'query': 'vector(1)', 'time': self.stack.dataset.end})
@@ -199,7 +200,7 @@ class OldAetosTest(unittest.TestCase):
         self.assertEqual([], _fetch(observer, stack, stack.reader_project, 2))
 
 
-class QueryAsSentTest(unittest.TestCase):
+class QueryAsSentTest(base.TestCase):
     """The query the shared stack's Aetos receives, in its mode."""
 
     @classmethod
@@ -218,7 +219,7 @@ class QueryAsSentTest(unittest.TestCase):
         self.assertEqual(self.stack.dataset.hour(3), _unix(sent['time']))
 
 
-class TimeDroppingProxyTest(unittest.TestCase):
+class TimeDroppingProxyTest(base.TestCase):
     """Aetos reached through a proxy that loses ``time``."""
 
     @classmethod
@@ -264,7 +265,7 @@ class TimeDroppingProxyTest(unittest.TestCase):
         self.assertTrue(self.collector.client.sends_time)
 
 
-class OwnStackTestCase(unittest.TestCase):
+class OwnStackTestCase(base.TestCase):
     """Tests needing a stack built differently from the shared one."""
 
     stack_options = {}

@@ -22,7 +22,6 @@ refuses ``time``) with ``AETOS_STACK_BASE=2025.2``.
 from concurrent import futures
 import logging
 import os
-import unittest
 
 from oslo_config import cfg
 
@@ -31,9 +30,10 @@ from cloudkitty import collector
 from functional import base
 from functional import dataset
 from functional import oracle
+from functional.services import config
 
 
-class CollectorsOnRealDataTest(unittest.TestCase):
+class CollectorsOnRealDataTest(base.TestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -65,8 +65,8 @@ class CollectorsOnRealDataTest(unittest.TestCase):
 
     def test_metadata_and_scope_are_carried(self):
         points = self.aetos.fetch_all(
-            'ck_volume_size_gb@#volume', base.utc(self.data.hour(4)),
-            base.utc(self.data.hour(5)), self.data.project_ids['rated-b'])
+            'ck_volume_size_gb@#volume', config.utc(self.data.hour(4)),
+            config.utc(self.data.hour(5)), self.data.project_ids['rated-b'])
         types = {p.groupby['resource_id']: p.metadata['volume_type']
                  for p in points}
         self.assertEqual(
@@ -77,7 +77,7 @@ class CollectorsOnRealDataTest(unittest.TestCase):
             {p.groupby['project_id'] for p in points})
 
 
-class SharedByThreadsTest(unittest.TestCase):
+class SharedByThreadsTest(base.TestCase):
     """One collector queried from as many threads as the orchestrator uses.
 
     cloudkitty-processor collects the metrics of a period from
@@ -99,8 +99,8 @@ class SharedByThreadsTest(unittest.TestCase):
 
     def _fetch(self, collector_, work):
         metric, project_id, hour = work
-        start = base.utc(self.stack.dataset.hour(hour))
-        end = base.utc(self.stack.dataset.hour(hour + 1))
+        start = config.utc(self.stack.dataset.hour(hour))
+        end = config.utc(self.stack.dataset.hour(hour + 1))
         return collector_.fetch_all(metric, start, end, project_id)
 
     def _check_mode(self, shared, logs, offset, fetches, threads):

@@ -41,17 +41,20 @@ import urllib.parse
 
 from oslo_config import cfg
 from stevedore import driver
-import testtools
 from testtools import content
 
 from cloudkitty import orchestrator
 
 from functional import base
-from functional import cloudkitty_env
 from functional import dataset as planted
 from functional import fetcher_env
 from functional import oracle
-from functional import stack as stack_mod
+from functional.services import cloudkitty_env
+from functional.services import config
+from functional.services import httpclient
+from functional.services import mariadb as mariadb_mod
+from functional.services import process
+from functional.services import processor as processor_mod
 
 METRIC = fetcher_env.METRIC
 PERIOD = 3600
@@ -116,7 +119,7 @@ class PrometheusQueryLog(object):
         os.kill(self.stack.pids()['prometheus'], signal.SIGHUP)
         deadline = time.monotonic() + 10
         while True:
-            answer = stack_mod.http(
+            answer = httpclient.http(
                 'GET', self.stack.prometheus_url + '/api/v1/status/config')
             if (self.path in answer.json()['data']['yaml']) == expect:
                 return
@@ -152,7 +155,7 @@ class PrometheusQueryLog(object):
                 for entry in entries]
 
 
-class FetcherTestBase(testtools.TestCase):
+class FetcherTestBase(base.TestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -185,7 +188,7 @@ class FetcherTestBase(testtools.TestCase):
     def _attach_stack_logs(self, exc_info):
         for name in ('keystone', 'aetos', 'prometheus'):
             self.addDetail('%s.log' % name, content.text_content(
-                cloudkitty_env.tail(self.stack.logs[name], LOG_LINES)))
+                process.tail(self.stack.logs[name], LOG_LINES)))
 
     def figures(self, label, lines):
         text = '\n'.join(['%s:' % label] + ['  ' + line for line in lines])
@@ -293,11 +296,11 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
     @classmethod
     def setUpClass(cls):
         super(ProcessorThroughAetosOnlyTest, cls).setUpClass()
-        cls.mariadb = cloudkitty_env.MariaDB()
+        cls.mariadb = mariadb_mod.MariaDB()
         cls.mariadb.setUp()
         cls.addClassCleanup(cls.mariadb.cleanUp)
-        cls.first = base.utc(cls.data.start)
-        cls.last = base.utc(cls.data.hour(planted.HOURS - 1))
+        cls.first = config.utc(cls.data.start)
+        cls.last = config.utc(cls.data.hour(planted.HOURS - 1))
 
     def env(self):
         env = self.useFixture(fetcher_env.aetos_fetcher_env(
@@ -308,7 +311,7 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
 
     def _attach_log(self, env):
         self.addDetail('cloudkitty-processor.log', content.text_content(
-            cloudkitty_env.tail(env.log_file, LOG_LINES)))
+            process.tail(env.log_file, LOG_LINES)))
 
     def test_rates_planted_usage_through_aetos_only(self):
         env = self.env()
@@ -321,7 +324,7 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
         prometheus_offset = query_log.size()
         aetos_offset = os.path.getsize(self.stack.logs['aetos'])
 
-        with cloudkitty_env.Processor(env) as processor:
+        with processor_mod.Processor(env) as processor:
             processor.wait_for(self.last, PROCESSOR_TIMEOUT)
             wall = processor.elapsed()
         report = env.report()

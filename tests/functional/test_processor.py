@@ -35,13 +35,16 @@ from importlib import metadata
 import itertools
 import time
 
-import testtools
 from testtools import content
 
 from functional import base
-from functional import cloudkitty_env
 from functional import dataset as planted
 from functional import oracle
+from functional.services import cloudkitty_env
+from functional.services import config
+from functional.services import mariadb as mariadb_mod
+from functional.services import process
+from functional.services import processor as processor_mod
 
 PROCESSOR_TIMEOUT = 180
 LOG_LINES = 200
@@ -51,21 +54,21 @@ PRICE_PRECISION = oracle.PRICE_PRECISION
 _DB_NAMES = itertools.count()
 
 
-class ProcessorTest(testtools.TestCase):
+class ProcessorTest(base.TestCase):
 
     @classmethod
     def setUpClass(cls):
         super(ProcessorTest, cls).setUpClass()
         cls.stack = base.shared_stack()
-        cls.mariadb = cloudkitty_env.MariaDB()
+        cls.mariadb = mariadb_mod.MariaDB()
         cls.mariadb.setUp()
         data = cls.stack.dataset
         cls.scopes = sorted(cls.stack.projects.values())
         cls.names = {pid: name for name, pid in data.project_ids.items()}
         cls.first = datetime.datetime.fromtimestamp(
-            data.start, cloudkitty_env.UTC)
+            data.start, config.UTC)
         cls.last = datetime.datetime.fromtimestamp(
-            data.hour(planted.HOURS - 1), cloudkitty_env.UTC)
+            data.hour(planted.HOURS - 1), config.UTC)
         cls.expected = oracle.expected_points(data, cls.scopes)
 
     @classmethod
@@ -80,7 +83,7 @@ class ProcessorTest(testtools.TestCase):
     def _attach_stack_logs(self, exc_info):
         for name in ('keystone', 'aetos'):
             self.addDetail('%s.log' % name, content.text_content(
-                cloudkitty_env.tail(self.stack.logs[name], LOG_LINES)))
+                process.tail(self.stack.logs[name], LOG_LINES)))
 
     def env(self, collector, **kwargs):
         env = self.useFixture(cloudkitty_env.CloudKittyEnv.from_stack(
@@ -92,7 +95,7 @@ class ProcessorTest(testtools.TestCase):
 
     def _attach_log(self, env):
         self.addDetail('cloudkitty-processor.log', content.text_content(
-            cloudkitty_env.tail(env.log_file, LOG_LINES)))
+            process.tail(env.log_file, LOG_LINES)))
 
     def figures(self, label, lines):
         text = '\n'.join(['%s:' % label] + ['  ' + line for line in lines])
@@ -191,7 +194,7 @@ class ProcessorTest(testtools.TestCase):
         data must then be exactly the planted usage, each point once.
         """
         env = self.env('aetos')
-        processor = cloudkitty_env.Processor(env)
+        processor = processor_mod.Processor(env)
         self.addCleanup(processor.stop)
         self.addCleanup(self._ensure_aetos)
         processor.start()

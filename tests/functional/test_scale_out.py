@@ -41,14 +41,18 @@ import time
 
 import fixtures
 from oslo_log import log
-import testtools
 from testtools import content
 import yaml
 
 from functional import base
-from functional import cloudkitty_env
 from functional import oracle
 from functional import scale_out
+from functional.services import cloudkitty_env
+from functional.services import config
+from functional.services import etcd
+from functional.services import mariadb as mariadb_mod
+from functional.services import process
+from functional.services import processor as processor_mod
 
 SCOPES = 200
 HOURS = 2
@@ -96,7 +100,7 @@ class _Host(object):
         return self.env.states()
 
 
-class ScaleOutTest(testtools.TestCase):
+class ScaleOutTest(base.TestCase):
 
     def setUp(self):
         super(ScaleOutTest, self).setUp()
@@ -111,7 +115,7 @@ class ScaleOutTest(testtools.TestCase):
         self.data = scale_out.ScaleData(
             SCOPES, HOURS, now - (HOURS + 2) * scale_out.HOUR -
             scale_out.HOUR // 2)
-        self.etcd = self._timed('etcd', self.useFixture, scale_out.Etcd())
+        self.etcd = self._timed('etcd', self.useFixture, etcd.Etcd())
         token = os.urandom(3).hex()
         region = 'Scale-' + token
         # The database, its schema and the scope states need none of the
@@ -138,7 +142,7 @@ class ScaleOutTest(testtools.TestCase):
             self.timings[name] = time.monotonic() - started
 
     def _env(self, region):
-        mariadb = self.useFixture(cloudkitty_env.MariaDB())
+        mariadb = self.useFixture(mariadb_mod.MariaDB())
         metrics = os.path.join(self.useFixture(fixtures.TempDir()).path,
                                'metrics.yml')
         with open(metrics, 'w') as out:
@@ -167,16 +171,16 @@ class ScaleOutTest(testtools.TestCase):
             path = os.path.join(self.env.dir, name,
                                 'cloudkitty-processor.log')
             self.addDetail('%s.log' % name, content.text_content(
-                cloudkitty_env.tail(path, LOG_LINES)))
+                process.tail(path, LOG_LINES)))
         self.addDetail('aetos.log', content.text_content(
-            cloudkitty_env.tail(self.aetos.log_path, LOG_LINES)))
+            process.tail(self.aetos.log_path, LOG_LINES)))
         self.addDetail('etcd.log', content.text_content(
-            cloudkitty_env.tail(self.etcd.log, LOG_LINES)))
+            process.tail(self.etcd.log, LOG_LINES)))
 
     def _run_processors(self):
         """Run both processors until every scope is rated; their logs."""
         last = self.data.begin(HOURS - 1)
-        processors = [cloudkitty_env.Processor(_Host(self.env, name))
+        processors = [processor_mod.Processor(_Host(self.env, name))
                       for name in PROCESSORS]
         for processor in processors:
             self.addCleanup(processor.stop)
@@ -220,7 +224,7 @@ class ScaleOutTest(testtools.TestCase):
     def _shares(self, logs):
         """{processor: Counter of the (scope, period) it processed}."""
         return {name: collections.Counter(
-            (scope, cloudkitty_env.parse_time(moment))
+            (scope, config.parse_time(moment))
             for moment, scope in _PROCESSED.findall(text))
             for name, text in logs.items()}
 

@@ -37,7 +37,7 @@ from cloudkitty.collector import exceptions as collect_exc
 from cloudkitty.common import prometheus_errors
 
 from functional import base
-from functional import stack as stack_mod
+from functional.services import process
 
 LOG = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def write_self_signed(directory, name):
     """
     conf = os.path.join(directory, name + '.cnf')
     with open(conf, 'w') as out:
-        out.write(_OPENSSL_CONF % {'name': name, 'host': stack_mod.HOST})
+        out.write(_OPENSSL_CONF % {'name': name, 'host': process.HOST})
     cert_path = os.path.join(directory, name + '.crt')
     key_path = os.path.join(directory, name + '.key')
     subprocess.run(

@@ -23,17 +23,19 @@ from keystoneauth1.identity import v3 as ks_v3
 from keystoneauth1 import session as ks_session
 import requests
 
+from functional import base
 from functional import dataset
+from functional.services import prometheus
 from functional import stack as stack_mod
 
 
-class StackTest(unittest.TestCase):
+class StackTest(base.TestCase):
     """One stack for the whole class: starting it takes seconds."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        for binary in (stack_mod.PROMETHEUS, stack_mod.PROMTOOL):
+        for binary in (prometheus.PROMETHEUS, prometheus.PROMTOOL):
             if not os.access(binary, os.X_OK):
                 raise unittest.SkipTest('%s is not installed' % binary)
         cls.stack = stack_mod.Stack()

@@ -23,13 +23,14 @@ import os
 import shutil
 import urllib.parse
 
-from functional import stack
+from functional.services import httpclient
+from functional.services import process
 
 INFLUXD = os.environ.get('AETOS_STACK_INFLUXD', '/usr/bin/influxd')
 DATABASE = 'cloudkitty'
 
 
-class InfluxDBError(stack.StackError):
+class InfluxDBError(process.StackError):
     """InfluxDB could not be started or set up."""
 
 
@@ -69,9 +70,9 @@ class InfluxDB(object):
     @property
     def url(self):
         """Root URL of the HTTP API."""
-        return 'http://%s:%s' % (stack.HOST, self.port)
+        return 'http://%s:%s' % (process.HOST, self.port)
 
-    def start(self, timeout=stack.START_TIMEOUT):
+    def start(self, timeout=process.START_TIMEOUT):
         """Write the configuration, start ``influxd`` and wait for /ping."""
         if not os.access(INFLUXD, os.X_OK):
             raise InfluxDBError(
@@ -80,20 +81,20 @@ class InfluxDB(object):
         os.makedirs(self.home, exist_ok=True)
         # HTTP, and the RPC service of backup and restore (the top-level
         # bind-address), each on a port of its own.
-        self.port, rpc_port = stack._free_ports(2)
+        self.port, rpc_port = process.free_ports(2)
         conf = os.path.join(self.home, 'influxdb.conf')
         with open(conf, 'w') as out:
             out.write(_toml(self._settings(rpc_port)))
-        self.service = stack.Service(
+        self.service = process.Service(
             'influxdb', [INFLUXD, '-config', conf], self.log_path,
             self.url + '/ping', ready_status=(204,),
-            env=stack._clean_env(), cwd=self.home)
+            env=process.clean_env(), cwd=self.home)
         self.service.start(timeout)
 
     def _settings(self, rpc_port):
         return {
             '': {'reporting-disabled': True,
-                 'bind-address': '%s:%s' % (stack.HOST, rpc_port)},
+                 'bind-address': '%s:%s' % (process.HOST, rpc_port)},
             'meta': {'dir': os.path.join(self.home, 'meta')},
             'data': {'dir': os.path.join(self.home, 'data'),
                      'wal-dir': os.path.join(self.home, 'wal'),
@@ -101,7 +102,7 @@ class InfluxDB(object):
             # Its own statistics would be written into _internal every
             # ten seconds: nothing here reads them.
             'monitor': {'store-enabled': False},
-            'http': {'bind-address': '%s:%s' % (stack.HOST, self.port),
+            'http': {'bind-address': '%s:%s' % (process.HOST, self.port),
                      'auth-enabled': False,
                      'log-enabled': False,
                      'pprof-enabled': False},
@@ -112,7 +113,7 @@ class InfluxDB(object):
 
         :raises InfluxDBError: when the server answers with an error
         """
-        answer = stack.http(
+        answer = httpclient.http(
             'POST', self.url + '/query?' + urllib.parse.urlencode(
                 {'q': statement}))
         body = answer.json() if answer.body else {}

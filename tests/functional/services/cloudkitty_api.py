@@ -26,16 +26,17 @@ in Keystone as the ``rating`` service, where tempest and its plugin look
 for it.
 """
 
-import configparser
 import os
 import sys
 
-from functional import influxdb
-from functional import stack
+from functional.services import config
+from functional.services import influxdb
+from functional.services import keystone
+from functional.services import process
+from functional.services import venv
 
-REPO = stack.REPO
 # The metric definitions the zuul job names (devstack/settings).
-METRICS_CONF = os.path.join(REPO, 'etc', 'metrics-devstack.yml')
+METRICS_CONF = os.path.join(venv.REPO, 'etc', 'metrics-devstack.yml')
 
 SERVICE_TYPE = 'rating'
 SERVICE_NAME = 'cloudkitty'
@@ -57,19 +58,6 @@ PASTE = {
     'filter:request_id': {
         'paste.filter_factory': 'oslo_middleware:RequestId.factory'},
 }
-
-
-def write_ini(path, sections):
-    """Write ``{section: {option: value}}`` as an ini file."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str
-    for section, options in sections.items():
-        if section != 'DEFAULT':
-            parser.add_section(section)
-        for option, value in options.items():
-            parser.set(section, option, str(value))
-    with open(path, 'w') as out:
-        parser.write(out)
 
 
 def credentials(stack_):
@@ -115,7 +103,7 @@ def devstack_config(stack_, database_url, influx, locks_dir,
                             'interface': 'public',
                             'region_name': stack_.region},
         'storage': {'backend': 'influxdb', 'version': '2'},
-        'storage_influxdb': {'host': stack.HOST, 'port': influx.port,
+        'storage_influxdb': {'host': process.HOST, 'port': influx.port,
                              'database': influxdb.DATABASE},
         'orchestrator': {'coordination_url': 'file://' + locks_dir,
                          # One worker leaves the second core to the API
@@ -132,7 +120,7 @@ class CloudKittyAPI(object):
     named in the environment) and CloudKitty finds its configuration where
     oslo.config looks first, ``~/.cloudkitty/``, with HOME pointing here.
 
-    :param stack_: a started ``stack.Stack``
+    :param stack_: a started ``functional.stack.Stack``
     :param workdir: directory that receives ``cloudkitty-api/``
     """
 
@@ -149,27 +137,25 @@ class CloudKittyAPI(object):
     @property
     def url(self):
         """Root URL, as registered in the catalog."""
-        return 'http://%s:%s' % (stack.HOST, self.port)
+        return 'http://%s:%s' % (process.HOST, self.port)
 
     def write_config(self, sections):
         """Write cloudkitty.conf, shared with the processor, and paste's."""
         os.makedirs(self.conf_dir, exist_ok=True)
-        write_ini(self.conf, sections)
-        write_ini(os.path.join(self.conf_dir, 'api_paste.ini'), PASTE)
+        config.write_ini(self.conf, sections)
+        config.write_ini(os.path.join(self.conf_dir, 'api_paste.ini'), PASTE)
         return self.conf
 
     def start(self):
         """Start gunicorn and wait until the API answers on /."""
-        self.port = stack._free_ports(1)[0]
-        gunicorn_conf = stack.Stack._gunicorn_conf(
+        self.port = process.free_ports(1)[0]
+        gunicorn_conf = config.write_gunicorn_conf(
             self.home, 'cloudkitty-api', WSGI_APP, self.port, 1)
         # gunicorn of this environment: the one that has CloudKitty.
         gunicorn = os.path.join(os.path.dirname(sys.executable), 'gunicorn')
-        self.service = stack.Service(
+        self.service = process.Service(
             'cloudkitty-api', [gunicorn], self.log_path, self.url + '/',
-            env=stack._clean_env(
-                HOME=self.home,
-                GUNICORN_CMD_ARGS='--config %s' % gunicorn_conf),
+            env=config.gunicorn_env(gunicorn_conf, HOME=self.home),
             cwd=self.home)
         self.service.start()
 
@@ -179,7 +165,7 @@ class CloudKittyAPI(object):
             'service': {'type': SERVICE_TYPE, 'name': SERVICE_NAME,
                         'description': 'OpenStack Rating'}}).json()
         service_id = service['service']['id']
-        for interface in stack.INTERFACES:
+        for interface in keystone.INTERFACES:
             answer = self.stack.keystone_request('POST', '/endpoints', {
                 'endpoint': {'service_id': service_id,
                              'interface': interface,

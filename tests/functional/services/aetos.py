@@ -1,0 +1,106 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""Aetos under gunicorn, in front of a Prometheus, checking Keystone tokens.
+
+keystonemiddleware reads its options through a configuration object of
+its own, from the files oslo.config finds for the "aetos" project, not
+from Aetos' command line: the file goes where that search looks first,
+``~/.aetos/``, with HOME pointing at the service's directory.
+"""
+
+import os
+
+from functional.services import config
+from functional.services import process
+
+
+class Aetos(object):
+    """One Aetos; several may front the same or different Prometheus.
+
+    :param venv: virtualenv holding aetos and gunicorn
+    :param home: directory for its configuration (HOME of the process)
+    :param credentials: ``(user, password, project)`` of its service user
+    :param certfile: with ``keyfile``, serve HTTPS; ``ssl_context`` must
+                     then trust the certificate (readiness check)
+    """
+
+    def __init__(self, name, venv, home, log_path, keystone_url,
+                 prometheus_port, credentials, project_label='project_id',
+                 workers=1, certfile=None, keyfile=None, ssl_context=None):
+        self.name = name
+        self.venv = venv
+        self.home = home
+        self.log_path = log_path
+        self.keystone_url = keystone_url
+        self.prometheus_port = prometheus_port
+        self.credentials = credentials
+        self.project_label = project_label
+        self.workers = workers
+        self.tls = (certfile, keyfile) if certfile else None
+        self.ssl_context = ssl_context
+        self.port = process.free_ports(1)[0]
+        self.service = None
+
+    @property
+    def url(self):
+        """Root URL, as registered in the catalog."""
+        return '%s://%s:%s' % ('https' if self.tls else 'http',
+                               process.HOST, self.port)
+
+    def _write_conf(self):
+        user, password, project = self.credentials
+        os.makedirs(os.path.join(self.home, '.aetos'))
+        config.write_ini(os.path.join(self.home, '.aetos', 'aetos.conf'), {
+            'DEFAULT': {'auth_mode': 'keystone', 'debug': 'false'},
+            'prometheus': {'host': process.HOST,
+                           'port': self.prometheus_port,
+                           'project_label_name': self.project_label},
+            'keystone_authtoken': {
+                'www_authenticate_uri': self.keystone_url,
+                'auth_url': self.keystone_url,
+                'auth_type': 'password',
+                'username': user,
+                'password': password,
+                'user_domain_id': 'default',
+                'project_name': project,
+                'project_domain_id': 'default',
+                'service_token_roles_required': 'true'},
+        })
+
+    def spawn(self):
+        """Write the configuration and start Aetos without waiting."""
+        self._write_conf()
+        extra = {}
+        if self.tls:
+            extra = {'certfile': self.tls[0], 'keyfile': self.tls[1]}
+        gunicorn_conf = config.write_gunicorn_conf(
+            self.home, self.name, 'aetos.wsgi.api:application', self.port,
+            self.workers, **extra)
+        self.service = process.Service(
+            self.name, [os.path.join(self.venv, 'bin', 'gunicorn')],
+            self.log_path, self.url + '/',
+            env=config.gunicorn_env(gunicorn_conf, HOME=self.home),
+            cwd=self.home, ssl_context=self.ssl_context)
+        self.service.url = self.url
+        self.service.spawn()
+        return self.service
+
+    def start(self):
+        """Start Aetos and wait until it serves; return its ``Service``."""
+        self.spawn()
+        self.service.wait_ready()
+        return self.service
+
+    def stop(self):
+        """Stop Aetos; safe to call more than once."""
+        if self.service is not None:
+            self.service.stop()

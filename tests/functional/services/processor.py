@@ -1,0 +1,163 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+"""A running ``cloudkitty-processor``, watched through its scope states."""
+
+import os
+import signal
+import time
+
+from functional.services import process
+
+
+class EnvError(process.StackError):
+    """The CloudKitty runtime could not be prepared or run."""
+
+
+class Processor(object):
+    """A running cloudkitty-processor, stopped by PID on exit.
+
+    It runs in a session of its own: cotyledon's master sends SIGHUP to
+    its whole process group, which must not include the test runner.
+
+    :param fail_fast: stop waiting as soon as the processor logs an error
+        (a failed collection would otherwise be retried one period later,
+        an hour after the test gave up).
+    """
+
+    POLL = 0.1
+    ERROR_MARK = ' ERROR '
+
+    def __init__(self, env, fail_fast=True):
+        self.env = env
+        self.fail_fast = fail_fast
+        self.proc = None
+        self.started = None
+        self._log_offset = 0
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def start(self):
+        path = process.find_program('cloudkitty-processor')
+        if not path:
+            raise EnvError('cloudkitty-processor not found')
+        try:
+            self._log_offset = os.path.getsize(self.env.log_file)
+        except OSError:
+            self._log_offset = 0
+        self.started = time.monotonic()
+        self.proc = process.spawn(
+            [path, '--config-file', self.env.conf],
+            os.path.join(self.env.dir, 'processor.out'), cwd=self.env.dir)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                # A paused group would never act on SIGTERM.
+                self._signal_group(signal.SIGCONT)
+            process.stop_process(self.proc, 30, 'cloudkitty-processor',
+                                 whole_group=False)
+            self.proc = None
+
+    def elapsed(self):
+        return time.monotonic() - self.started
+
+    def _signal_group(self, signum):
+        try:
+            os.killpg(self.proc.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def pause(self):
+        """Freeze the processor and its worker (SIGSTOP to its group)."""
+        self._signal_group(signal.SIGSTOP)
+
+    def resume(self):
+        self._signal_group(signal.SIGCONT)
+
+    def reload(self):
+        """Send SIGHUP: cotyledon restarts the worker.
+
+        The new worker starts a pass at once, where the old one would
+        sleep a whole period after a failed pass.
+        """
+        self.proc.send_signal(signal.SIGHUP)
+
+    def mark_log(self):
+        """Forget what was logged so far.
+
+        ``log`` and ``errors``, and so ``fail_fast``, then only look at
+        what comes next.
+        """
+        try:
+            self._log_offset = os.path.getsize(self.env.log_file)
+        except OSError:
+            pass
+
+    def log(self):
+        """What the processor logged since it started (or ``mark_log``)."""
+        try:
+            with open(self.env.log_file, errors='replace') as f:
+                f.seek(self._log_offset)
+                return f.read()
+        except OSError:
+            return ''
+
+    def errors(self):
+        """Lines the processor logged at ERROR level."""
+        return [line for line in self.log().splitlines()
+                if self.ERROR_MARK in line]
+
+    def wait(self, done, timeout, what):
+        """Poll the scope states until ``done(states)`` holds.
+
+        :returns: the states that satisfied ``done``
+        :raises EnvError: when the processor exits, logs an error (with
+            ``fail_fast``) or ``timeout`` seconds pass first
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise EnvError(
+                    'cloudkitty-processor exited with status %s while '
+                    'waiting for %s:\n%s' % (
+                        self.proc.returncode, what,
+                        process.tail(self.env.log_file)))
+            errors = self.errors() if self.fail_fast else []
+            if errors:
+                raise EnvError(
+                    'cloudkitty-processor logged errors while waiting for '
+                    '%s (log: %s):\n%s' % (what, self.env.log_file,
+                                           '\n'.join(errors[:20])))
+            states = self.env.states()
+            if done(states):
+                return states
+            if time.monotonic() > deadline:
+                raise EnvError(
+                    'cloudkitty-processor: no %s after %ss; states: %s\n%s'
+                    % (what, timeout, states, process.tail(self.env.log_file)))
+            time.sleep(self.POLL)
+
+    def wait_for(self, until, timeout, scopes=None):
+        """Wait until every scope (of ``scopes``) is rated to ``until``."""
+        scopes = set(self.env.scopes if scopes is None else scopes)
+
+        def done(states):
+            return all(states.get(scope) is not None and
+                       states[scope] >= until for scope in scopes)
+
+        return self.wait(done, timeout,
+                         'rating of every scope up to %s' % until)
