@@ -23,7 +23,7 @@ from functional.services import config
 from functional.services import process
 
 
-class Aetos(object):
+class Aetos(process.Server):
     """One Aetos; several may front the same or different Prometheus.
 
     :param venv: virtualenv holding aetos and gunicorn
@@ -46,15 +46,9 @@ class Aetos(object):
         self.project_label = project_label
         self.workers = workers
         self.tls = (certfile, keyfile) if certfile else None
+        self.scheme = 'https' if certfile else 'http'
         self.ssl_context = ssl_context
         self.port = process.free_ports(1)[0]
-        self.service = None
-
-    @property
-    def url(self):
-        """Root URL, as registered in the catalog."""
-        return '%s://%s:%s' % ('https' if self.tls else 'http',
-                               process.HOST, self.port)
 
     def _write_conf(self):
         user, password, project = self.credentials
@@ -99,8 +93,3 @@ class Aetos(object):
         self.spawn()
         self.service.wait_ready()
         return self.service
-
-    def stop(self):
-        """Stop Aetos; safe to call more than once."""
-        if self.service is not None:
-            self.service.stop()

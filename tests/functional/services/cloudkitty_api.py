@@ -112,7 +112,7 @@ def devstack_config(stack_, database_url, influx, locks_dir,
     }
 
 
-class CloudKittyAPI(object):
+class CloudKittyAPI(process.Server):
     """``cloudkitty-api`` under gunicorn, registered in the catalog.
 
     The WSGI module parses the process' command line as CloudKitty's
@@ -130,14 +130,7 @@ class CloudKittyAPI(object):
         self.conf_dir = os.path.join(self.home, '.cloudkitty')
         self.conf = os.path.join(self.conf_dir, 'cloudkitty.conf')
         self.log_path = os.path.join(self.home, 'cloudkitty-api.log')
-        self.port = None
-        self.service = None
         self.endpoint_ids = {}
-
-    @property
-    def url(self):
-        """Root URL, as registered in the catalog."""
-        return 'http://%s:%s' % (process.HOST, self.port)
 
     def write_config(self, sections):
         """Write cloudkitty.conf, shared with the processor, and paste's."""
@@ -173,9 +166,3 @@ class CloudKittyAPI(object):
                              'url': self.url}})
             self.endpoint_ids[interface] = answer.json()['endpoint']['id']
         return service_id
-
-    def stop(self):
-        """Stop gunicorn by its PID; safe to call more than once."""
-        if self.service is not None:
-            self.service.stop()
-            self.service = None

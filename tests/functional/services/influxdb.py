@@ -54,7 +54,7 @@ def _toml(sections):
     return '\n'.join(lines)
 
 
-class InfluxDB(object):
+class InfluxDB(process.Server):
     """``influxd`` serving HTTP on a free loopback port.
 
     :param workdir: directory that receives ``influxdb/`` (configuration,
@@ -64,13 +64,6 @@ class InfluxDB(object):
     def __init__(self, workdir):
         self.home = os.path.join(workdir, 'influxdb')
         self.log_path = os.path.join(self.home, 'influxd.log')
-        self.port = None
-        self.service = None
-
-    @property
-    def url(self):
-        """Root URL of the HTTP API."""
-        return 'http://%s:%s' % (process.HOST, self.port)
 
     def start(self, timeout=process.START_TIMEOUT):
         """Write the configuration, start ``influxd`` and wait for /ping."""
@@ -128,12 +121,6 @@ class InfluxDB(object):
         """Create a database, as the devstack plugin does with ``influx``."""
         self.query('CREATE DATABASE "%s"' % name)
         return name
-
-    def stop(self):
-        """Stop the server by its PID; safe to call more than once."""
-        if self.service is not None:
-            self.service.stop()
-            self.service = None
 
     def remove(self):
         """Delete the configuration, data and log."""

@@ -37,7 +37,7 @@ ADMIN_USER = 'admin'
 ADMIN_PROJECT = 'admin'
 
 
-class Keystone(object):
+class Keystone(process.Server):
     """A Keystone of its own, bootstrapped with an admin user.
 
     :param venv: virtualenv holding keystone and gunicorn
@@ -57,7 +57,6 @@ class Keystone(object):
         self.token_expiration = token_expiration
         self.timings = {} if timings is None else timings
         self.port = process.free_ports(1)[0]
-        self.service = None
         self._admin_token = None
 
     @property
@@ -291,8 +290,3 @@ class Keystone(object):
         if region is not None:
             self.request('DELETE', '/regions/%s' % region,
                          expect=(204, 404))
-
-    def stop(self):
-        """Stop Keystone; safe to call more than once."""
-        if self.service is not None:
-            self.service.stop()

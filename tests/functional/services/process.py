@@ -187,6 +187,30 @@ def spawn(argv, log_path, env=None, cwd=None, mode='ab'):
             start_new_session=True)
 
 
+class Server(object):
+    """What every service module wraps: a ``Service`` on a loopback port.
+
+    Subclasses set ``port`` and, once started, ``service``.
+    """
+
+    scheme = 'http'
+    port = None
+    service = None
+
+    @property
+    def url(self):
+        """Root URL of the server."""
+        return '%s://%s:%s' % (self.scheme, HOST, self.port)
+
+    def stop(self):
+        """Stop the server by its PID; safe to call more than once.
+
+        It can be started again with ``service.start()``.
+        """
+        if self.service is not None:
+            self.service.stop()
+
+
 class Service(object):
     """One long-running child process, alone in its process group.
 

@@ -26,7 +26,7 @@ PROMTOOL = os.environ.get('AETOS_STACK_PROMTOOL', '/usr/bin/promtool')
 BACKFILL_TIMEOUT = 300
 
 
-class Prometheus(object):
+class Prometheus(process.Server):
     """Prometheus over the data of ``data.render()`` (OpenMetrics text).
 
     :param home: directory for its configuration, data and log
@@ -41,12 +41,6 @@ class Prometheus(object):
         self.promtool_log = promtool_log or os.path.join(home,
                                                          'promtool.log')
         self.port = process.free_ports(1)[0]
-        self.service = None
-
-    @property
-    def url(self):
-        """Root URL (the API is under /api/v1)."""
-        return 'http://%s:%s' % (process.HOST, self.port)
 
     def start(self):
         """Backfill the data, start Prometheus and wait until it is ready."""
@@ -93,8 +87,3 @@ class Prometheus(object):
                 '%s %s, expected %s; see %s' % (
                     query, at, answer.status, answer.text[:300], expected,
                     self.log_path))
-
-    def stop(self):
-        """Stop Prometheus; safe to call more than once."""
-        if self.service is not None:
-            self.service.stop()
