@@ -13,8 +13,8 @@
 
 Part of ``scale.py``: the processor (one worker, the Aetos collector, the
 ``source`` fetcher listing the scopes, MariaDB for states and rated data,
-see ``tests/functional/cloudkitty_env.py``) rates the hour of one size,
-once per scope and once batched, each in a database of its own. Its wall
+see ``tests/functional/services/cloudkitty_env.py``) rates the hour of one
+size, once per scope and once batched, each in a database of its own. Its wall
 time runs from its start until every scope's state reached that hour, or
 until a time budget is spent: CloudKitty's own work per scope (rating
 rules reloaded from the database, rated data and state written) costs
@@ -36,7 +36,10 @@ import time
 import yaml
 
 from functional import base
-from functional import cloudkitty_env
+from functional.services import cloudkitty_env
+from functional.services import mariadb as mariadb_mod
+from functional.services import process
+from functional.services import processor as processor_mod
 
 import scale_data
 
@@ -126,7 +129,7 @@ def _wait(env, processor, until, count, budget):
         if processor.proc.poll() is not None:
             raise cloudkitty_env.EnvError(
                 'cloudkitty-processor exited: %s'
-                % cloudkitty_env.tail(env.log_file))
+                % process.tail(env.log_file))
         time.sleep(0.5)
 
 
@@ -135,7 +138,7 @@ def _run_mode(stack, mariadb, data, size, batching, metrics_file, budget):
     try:
         offset = os.path.getsize(stack.logs['aetos'])
         load = os.getloadavg()[0]
-        with cloudkitty_env.Processor(env, fail_fast=False) as processor:
+        with processor_mod.Processor(env, fail_fast=False) as processor:
             done, wall = _wait(env, processor, data.period(size)[0], size,
                                budget)
         queries = len(base.aetos_queries(stack, offset, 1))
@@ -159,7 +162,7 @@ def run(stack, data, size, workdir, budget=BUDGET):
         yaml.safe_dump(scale_data.METRICS, out)
     started = time.monotonic()
     figures = {'size': size, 'setup': 0.0, 'budget': budget}
-    mariadb = cloudkitty_env.MariaDB()
+    mariadb = mariadb_mod.MariaDB()
     try:
         mariadb.setUp()
         figures['setup'] = time.monotonic() - started
