@@ -63,8 +63,6 @@ PROMETHEUS_EXTRA_SCHEMA = {
     voluptuous.Required('extra_args', default={}): _EXTRA_ARGS_SCHEMA,
 }
 
-escape_label_value = promql.escape_label_value
-
 
 class MetricNotPinned(collect_exc.CollectError):
     """The server evaluates at "now" and the query cannot say when."""
