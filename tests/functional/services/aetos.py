@@ -22,6 +22,9 @@ import os
 from functional.services import config
 from functional.services import process
 
+THREADS = 4
+"""Threads of each gunicorn worker: each keeps its client's connection."""
+
 
 class Aetos(process.Server):
     """One Aetos; several may front the same or different Prometheus.
@@ -73,9 +76,11 @@ class Aetos(process.Server):
     def spawn(self):
         """Write the configuration and start Aetos without waiting."""
         self._write_conf()
-        extra = {}
+        # Threaded workers keep connections alive between requests, as
+        # Aetos behind Apache or uWSGI does; sync workers close each one.
+        extra = {'worker_class': 'gthread', 'threads': THREADS}
         if self.tls:
-            extra = {'certfile': self.tls[0], 'keyfile': self.tls[1]}
+            extra.update(certfile=self.tls[0], keyfile=self.tls[1])
         gunicorn_conf = config.write_gunicorn_conf(
             self.home, self.name, 'aetos.wsgi.api:application', self.port,
             self.workers, **extra)
