@@ -68,10 +68,22 @@ Period = collections.namedtuple(
 """Queries of one period: answered by Aetos, batch ones per metric,
 per-scope ones the processors report and per-scope ones Aetos answered."""
 
-_ACQUIRED = re.compile(r'\[Worker: \d+\] Acquired lock "')
+_ACQUIRED = re.compile(r'\[Worker: (\d+)\] Acquired lock "')
+_PASS_DONE = re.compile(r'Finished processing all storage scopes with '
+                        r'worker \[worker_id=(\d+)')
 _REFUSED = re.compile(r'Could not acquire lock \[')
 _PROCESSED = re.compile(r'Processing timestamp \[(\d[^\]]*)\] for storage '
                         r'scope \[([^\]]+)\]')
+
+
+def _holding(log):
+    """Workers in a processor's log that took a lock since their last pass."""
+    last_lock = {match.group(1): match.start()
+                 for match in _ACQUIRED.finditer(log)}
+    last_pass = {match.group(1): match.start()
+                 for match in _PASS_DONE.finditer(log)}
+    return sorted(worker for worker, where in last_lock.items()
+                  if where > last_pass.get(worker, -1))
 
 
 class _Host(object):
@@ -205,12 +217,26 @@ class ScaleOutTest(base.TestCase):
             # Not too often: each look reads the whole DEBUG logs.
             time.sleep(0.5)
         wall = time.monotonic() - started
+        self._wait_idle(processors, deadline)
         logs = {}
         for processor in processors:
             processor.stop()
             logs[processor.env.name] = processor.log()
         self.etcd_writes = self.etcd.revision() - revision
         return wall, logs
+
+    def _wait_idle(self, processors, deadline):
+        """Wait until no worker holds a scope lock.
+
+        Stopped inside its pass, a worker may leave a lock taken and not
+        released. Once it has finished the pass it holds none, and sleeps
+        for a period.
+        """
+        while any(_holding(processor.log()) for processor in processors):
+            if time.monotonic() > deadline:
+                self.fail('workers still in their pass after %ss: %s' % (
+                    TIMEOUT, [_holding(p.log()) for p in processors]))
+            time.sleep(0.5)
 
     def _check_alive(self, processor):
         if processor.proc.poll() is not None:
