@@ -18,7 +18,7 @@ size, once per scope and once batched, each in a database of its own. Its wall
 time runs from its start until every scope's state reached that hour.
 CloudKitty's own work per scope (rating rules reloaded from the database,
 rated data and state written) costs far more than collecting on a loaded
-2-core machine: about 0.3 s a scope, so 1,000 scopes take some 5 minutes
+2-core machine: about 0.2 s a scope, so 1,000 scopes take some 4 minutes
 per mode. A run still going after the time budget (15 minutes per mode,
 ``--processor-budget``) is stopped and its figures extrapolated, which the
 table says. The queries are those Aetos logged meanwhile; the
