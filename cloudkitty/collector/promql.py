@@ -21,7 +21,7 @@ function without argument, ``start()``/``end()``, ``@`` or ``offset``.
 import re
 
 __all__ = ['escape_label_value', 'unpinnable_reason', 'scope_safe',
-           'period_query']
+           'selector', 'period_query']
 
 # Inside a double-quoted PromQL string these characters must be escaped,
 # or a label value could close the string and rewrite the query.
@@ -154,6 +154,20 @@ def scope_safe(extra_args):
     return True
 
 
+def selector(series, matchers):
+    """``series{label="value", ...}``, the values escaped.
+
+    :param series: the metric name
+    :param matchers: ``{label: value}``, in the order wanted
+    :returns: the instant vector selector; the bare name without matchers
+    """
+    if not matchers:
+        return series
+    return '%s{%s}' % (series, ', '.join(
+        '%s="%s"' % (label, escape_label_value(value))
+        for label, value in matchers.items()))
+
+
 def period_query(extra_args, series, matchers, seconds, by, at=None):
     """The PromQL of one value per group over a period.
 
@@ -166,16 +180,11 @@ def period_query(extra_args, series, matchers, seconds, by, at=None):
     :returns: the query text
     """
     method = extra_args['aggregation_method']
-    selector = series
-    if matchers:
-        selector += '{%s}' % ', '.join(
-            '%s="%s"' % (label, escape_label_value(value))
-            for label, value in matchers.items())
-    selector += '[%ss]' % seconds
+    ranged = '%s[%ss]' % (selector(series, matchers), seconds)
     if at is not None:
-        selector += ' @ %d' % at
+        ranged += ' @ %d' % at
     over_period = extra_args.get('range_function') or method + '_over_time'
-    expr = '%s(%s)' % (over_period, selector)
+    expr = '%s(%s)' % (over_period, ranged)
     if extra_args.get('query_function'):
         expr = '%s(%s)' % (extra_args['query_function'], expr)
     expr = '%s(%s) by (%s)' % (method, expr, ', '.join(by))

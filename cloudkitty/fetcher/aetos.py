@@ -123,16 +123,12 @@ def build_query(settings, lookback):
     _check_name(_METRIC_NAME, settings.metric, 'metric', 'metric name')
     _check_name(_LABEL_NAME, settings.scope_attribute, 'scope_attribute',
                 'label name')
-    matchers = []
-    for name, value in sorted(settings.filters.items()):
+    for name in sorted(settings.filters):
         _check_name(_LABEL_NAME, name, 'filters', 'label name')
-        matchers.append('%s="%s"' % (name,
-                                     promql.escape_label_value(value)))
-    selector = settings.metric
-    if matchers:
-        selector += '{%s}' % ', '.join(matchers)
+    selected = promql.selector(settings.metric,
+                               dict(sorted(settings.filters.items())))
     return 'count by (%s) (last_over_time(%s[%ds]))' % (
-        settings.scope_attribute, selector, lookback)
+        settings.scope_attribute, selected, lookback)
 
 
 class AetosFetcher(fetcher.BaseFetcher):

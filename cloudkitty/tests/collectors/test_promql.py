@@ -93,6 +93,16 @@ class EscapeLabelValueTest(tests.TestCase):
         self.assertEqual('x\\"} or vector(1) or up{a=\\"\\\\', escaped)
 
 
+class SelectorTest(tests.TestCase):
+
+    def test_bare_name_without_matchers(self):
+        self.assertEqual('up', promql.selector('up', {}))
+
+    def test_matchers_in_order_and_escaped(self):
+        self.assertEqual('up{b="x", a="say \\"hi\\""}',
+                         promql.selector('up', {'b': 'x', 'a': 'say "hi"'}))
+
+
 class UnpinnableReasonTest(tests.TestCase):
 
     def test_pinnable(self):
