@@ -11,8 +11,6 @@
 #    under the License.
 #
 """The transport of the direct Prometheus client, network faked."""
-import http.server
-import json
 import threading
 import time
 from urllib import parse
@@ -25,6 +23,7 @@ from cloudkitty.common import prometheus_client_base
 from cloudkitty.common import prometheus_errors as errors
 from cloudkitty.fetcher import prometheus as prometheus_fetcher
 from cloudkitty import tests
+from cloudkitty.tests.collectors import loopback
 
 URL = 'http://prometheus.test:9090/api/v1'
 QUERY_URL = URL + '/query'
@@ -144,7 +143,7 @@ class PrometheusClientTest(tests.TestCase):
         self.assertEqual('', fetcher._conn.url)
 
 
-class _CountingHandler(http.server.BaseHTTPRequestHandler):
+class _CountingHandler(loopback.Handler):
     """Answer BODY over HTTP/1.1 keep-alive, counting connections."""
 
     protocol_version = 'HTTP/1.1'
@@ -157,15 +156,7 @@ class _CountingHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         # Long enough for the queries of all threads to overlap.
         time.sleep(self.server.delay)
-        payload = json.dumps(BODY).encode()
-        self.send_response(200)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
+        self.send_json(200, BODY)
 
 
 class KeepAliveTest(tests.TestCase):
@@ -173,18 +164,10 @@ class KeepAliveTest(tests.TestCase):
 
     def setUp(self):
         super(KeepAliveTest, self).setUp()
-        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
-                                                 _CountingHandler)
-        server.daemon_threads = True
-        server.lock = threading.Lock()
-        server.connections = 0
-        server.delay = 0
-        self.server = server
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        self.url = 'http://127.0.0.1:%d/api/v1' % server.server_port
+        self.server, self.url = loopback.serve(self, _CountingHandler)
+        self.server.lock = threading.Lock()
+        self.server.connections = 0
+        self.server.delay = 0
 
     def test_one_connection_for_many_queries(self):
         client = prometheus_client.PrometheusClient(self.url)

@@ -14,8 +14,6 @@
 
 PrometheusClient carries the requests; only the network is faked.
 """
-from http import server as http_server
-import json
 import logging
 import threading
 from urllib import parse
@@ -27,6 +25,7 @@ from cloudkitty.common import prometheus_client
 from cloudkitty.common import prometheus_client_base
 from cloudkitty.common import prometheus_errors as errors
 from cloudkitty import tests
+from cloudkitty.tests.collectors import loopback
 
 URL = 'http://prometheus.test:9090/api/v1'
 QUERY_URL = URL + '/query'
@@ -232,35 +231,20 @@ class ConcurrentRefusalTest(tests.TestCase):
 
     def setUp(self):
         super(ConcurrentRefusalTest, self).setUp()
-        self.useFixture(fixtures.EnvironmentVariable('NO_PROXY', '*'))
         self.logs = listen(self)
         self.seen = []
         barrier = threading.Barrier(self.THREADS, timeout=20)
         seen = self.seen
 
-        class Handler(http_server.BaseHTTPRequestHandler):
+        class Handler(loopback.Handler):
             def do_GET(self):
                 seen.append(dict(parse.parse_qsl(
                     parse.urlsplit(self.path).query)))
                 # No answer before every thread has sent its query.
                 barrier.wait()
-                body = json.dumps(UNKNOWN_TIME).encode()
-                self.send_response(400)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_json(400, UNKNOWN_TIME)
 
-            def log_message(self, *args):
-                pass
-
-        server = http_server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.addCleanup(server.server_close)
-        serving = threading.Thread(target=server.serve_forever, daemon=True)
-        serving.start()
-        self.addCleanup(serving.join, 10)
-        self.addCleanup(server.shutdown)
-        self.url = 'http://127.0.0.1:%d/api/v1' % server.server_address[1]
+        _server, self.url = loopback.serve(self, Handler)
 
     def test_one_flip_one_warning(self):
         client = prometheus_client.PrometheusClient(self.url, timeout=30)
