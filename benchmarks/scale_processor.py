@@ -69,21 +69,20 @@ def _env(stack, mariadb, data, size, batching, metrics_file):
     return env
 
 
-def _collect_times(log_file):
+def _collect_times(lines):
     """Seconds from "Processing timestamp" to "Usage data", per scope."""
     began, spent = {}, []
-    with open(log_file, errors='replace') as log:
-        for line in log:
-            found = _LINE.match(line)
-            if not found:
-                continue
-            stamp, what, scope = found.groups()
-            moment = datetime.datetime.strptime(stamp,
-                                                '%Y-%m-%d %H:%M:%S.%f')
-            if what.startswith('Processing'):
-                began[scope] = moment
-            elif scope in began:
-                spent.append((moment - began.pop(scope)).total_seconds())
+    for line in lines:
+        found = _LINE.match(line)
+        if not found:
+            continue
+        stamp, what, scope = found.groups()
+        moment = datetime.datetime.strptime(stamp,
+                                            '%Y-%m-%d %H:%M:%S.%f')
+        if what.startswith('Processing'):
+            began[scope] = moment
+        elif scope in began:
+            spent.append((moment - began.pop(scope)).total_seconds())
     return spent
 
 
@@ -144,9 +143,10 @@ def _run_mode(stack, mariadb, data, size, batching, metrics_file, budget):
                                budget)
         queries = len(base.aetos_queries(stack, offset, 1))
         with open(env.log_file, errors='replace') as log:
-            failures = log.read().count('Error processing scope')
+            lines = log.read().splitlines()
+        failures = sum('Error processing scope' in line for line in lines)
         keys, rated, problems = _check(env.report(), data, size)
-        spent = _collect_times(env.log_file)
+        spent = _collect_times(lines)
     finally:
         env.cleanUp()
     if failures:

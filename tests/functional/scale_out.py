@@ -15,7 +15,6 @@
   whose values change from hour to hour, rendered for promtool, and the
   points CloudKitty must rate for them (computed here, with ``oracle``'s
   arithmetic and prices).
-* ``Etcd`` (``services.etcd``): a private etcd server.
 * ``Prometheus``: a private Prometheus (``services.prometheus``) serving a
   ``ScaleData``, in a temporary directory.
 * ``read_queries`` and ``logged_queries``: the instant queries an Aetos
@@ -159,7 +158,6 @@ class Prometheus(fixtures.Fixture):
         self.port = self.server.port
         self.addCleanup(self.server.stop)
         self.server.start()
-        self.service = self.server.service
 
 
 Query = collections.namedtuple('Query', 'metric period scope status')

@@ -299,7 +299,6 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
         cls.mariadb = mariadb_mod.MariaDB()
         cls.mariadb.setUp()
         cls.addClassCleanup(cls.mariadb.cleanUp)
-        cls.first = config.utc(cls.data.start)
         cls.last = config.utc(cls.data.hour(planted.HOURS - 1))
 
     def env(self):
