@@ -29,6 +29,7 @@ planted values and between both modes.
 """
 
 import datetime
+import decimal
 import os
 import re
 import statistics
@@ -37,6 +38,7 @@ import time
 import yaml
 
 from functional import base
+from functional import oracle
 from functional.services import cloudkitty_env
 from functional.services import mariadb as mariadb_mod
 from functional.services import process
@@ -86,6 +88,14 @@ def _collect_times(lines):
     return spent
 
 
+def _rated_as_planted(point, qty):
+    """Whether a rated point has the planted quantity, and its price."""
+    price = oracle.hashmap_price(scale_data.PRICES, point['metric'],
+                                 point['desc'], decimal.Decimal(point['qty']))
+    return (abs(float(point['qty']) - qty) <= 1e-6 * max(1.0, qty) and
+            oracle.price_matches(price, decimal.Decimal(point['price'])))
+
+
 def _check(report, data, size):
     """(rated point keys, scopes rated, problems) of a processor run.
 
@@ -107,8 +117,7 @@ def _check(report, data, size):
         wanted = expected.get(point['scope'], {}).get(metric, {}).get(rid)
         key = (point['scope'], metric, rid, point['qty'], point['price'])
         if (wanted is None or key in keys or point['begin'] != start or
-                abs(float(point['qty']) - wanted[0]) >
-                1e-6 * max(1.0, wanted[0])):
+                not _rated_as_planted(point, wanted[0])):
             problems.append('unexpected or duplicate %s' % (key,))
         keys.add(key)
     planted = sum(len(rids) for scope in rated

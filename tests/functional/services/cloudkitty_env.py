@@ -219,7 +219,8 @@ class CloudKittyEnv(fixtures.Fixture):
 
         ``{'states': {scope: datetime}, 'points': [point, ...]}`` where a
         point is a dict: scope, begin, end (datetimes), metric, unit, qty
-        and price (strings of decimals), groupby and metadata (dicts).
+        and price (strings of decimals), and desc (groupby and metadata in
+        one dict).
         """
         report = self.admin('report')
         states = {scope: config.parse_time(stamp)
