@@ -125,7 +125,6 @@ class Stack(object):
         self.user_ids = {}
         self.role_ids = {}
         self.service_id = None
-        self.endpoint_ids = {}
         self.dataset = None
         self.services = {}
         self.logs = {}
@@ -290,11 +289,6 @@ class Stack(object):
         """Start a stopped service again, on the same port and data."""
         self.services[name].start()
 
-    def restart_service(self, name):
-        """Stop then start one service."""
-        self.stop_service(name)
-        self.start_service(name)
-
     def pids(self):
         """PIDs of the running services, by name."""
         return {name: service.pid
@@ -322,7 +316,7 @@ class Stack(object):
             'services', 'aetos', {'type': METRIC_SERVICE_TYPE,
                                   'description': 'Aetos'},
             type=METRIC_SERVICE_TYPE)
-        self.endpoint_ids = self.keystone.ensure_endpoints(
+        self.keystone.ensure_endpoints(
             self.service_id, self.aetos_url, INTERFACES)
 
     def _start_prometheus(self):

@@ -214,7 +214,7 @@ class ScaleOutTest(base.TestCase):
                           if not states.get(s) or states[s] < last]
                 self.fail('%d scopes not rated up to %s after %ss'
                           % (len(behind), last, TIMEOUT))
-            # Not too often: each look reads the whole DEBUG logs.
+            # Not too often: each look queries the database for the states.
             time.sleep(0.5)
         wall = time.monotonic() - started
         self._wait_idle(processors, deadline)

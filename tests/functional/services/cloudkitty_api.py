@@ -130,7 +130,6 @@ class CloudKittyAPI(process.Server):
         self.conf_dir = os.path.join(self.home, '.cloudkitty')
         self.conf = os.path.join(self.conf_dir, 'cloudkitty.conf')
         self.log_path = os.path.join(self.home, 'cloudkitty-api.log')
-        self.endpoint_ids = {}
 
     def write_config(self, sections):
         """Write cloudkitty.conf, shared with the processor, and paste's."""
@@ -154,15 +153,10 @@ class CloudKittyAPI(process.Server):
 
     def register(self):
         """Create the ``rating`` service and its three endpoints."""
-        service = self.stack.keystone_request('POST', '/services', {
-            'service': {'type': SERVICE_TYPE, 'name': SERVICE_NAME,
-                        'description': 'OpenStack Rating'}}).json()
-        service_id = service['service']['id']
-        for interface in keystone.INTERFACES:
-            answer = self.stack.keystone_request('POST', '/endpoints', {
-                'endpoint': {'service_id': service_id,
-                             'interface': interface,
-                             'region_id': self.stack.region,
-                             'url': self.url}})
-            self.endpoint_ids[interface] = answer.json()['endpoint']['id']
+        service_id = self.stack.keystone.ensure(
+            'services', SERVICE_NAME, {'type': SERVICE_TYPE,
+                                       'description': 'OpenStack Rating'},
+            type=SERVICE_TYPE)
+        self.stack.keystone.ensure_endpoints(service_id, self.url,
+                                             keystone.INTERFACES)
         return service_id

@@ -20,7 +20,6 @@ own service, files or ports, and is stopped by its PID.
 """
 
 import os
-import shutil
 import urllib.parse
 
 from functional.services import httpclient
@@ -121,7 +120,3 @@ class InfluxDB(process.Server):
         """Create a database, as the devstack plugin does with ``influx``."""
         self.query('CREATE DATABASE "%s"' % name)
         return name
-
-    def remove(self):
-        """Delete the configuration, data and log."""
-        shutil.rmtree(self.home, ignore_errors=True)

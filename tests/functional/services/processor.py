@@ -41,7 +41,7 @@ class Processor(object):
         self.fail_fast = fail_fast
         self.proc = None
         self.started = None
-        self._log_offset = 0
+        self._forget_log()
 
     def __enter__(self):
         return self.start()
@@ -53,10 +53,7 @@ class Processor(object):
         path = process.find_program('cloudkitty-processor')
         if not path:
             raise EnvError('cloudkitty-processor not found')
-        try:
-            self._log_offset = os.path.getsize(self.env.log_file)
-        except OSError:
-            self._log_offset = 0
+        self._forget_log()
         self.started = time.monotonic()
         self.proc = process.spawn(
             [path, '--config-file', self.env.conf],
@@ -102,24 +99,40 @@ class Processor(object):
         ``log`` and ``errors``, and so ``fail_fast``, then only look at
         what comes next.
         """
+        self._forget_log()
+
+    def _forget_log(self):
         try:
-            self._log_offset = os.path.getsize(self.env.log_file)
+            self._log_read = os.path.getsize(self.env.log_file)
         except OSError:
-            pass
+            self._log_read = 0
+        self._log_text = ''
+        self._log_errors = []
 
     def log(self):
-        """What the processor logged since it started (or ``mark_log``)."""
+        """What the processor logged since it started (or ``mark_log``).
+
+        Each call reads only what was added since the last one; a line
+        still being written shows at the next call.
+        """
         try:
-            with open(self.env.log_file, errors='replace') as f:
-                f.seek(self._log_offset)
-                return f.read()
+            with open(self.env.log_file, 'rb') as f:
+                f.seek(self._log_read)
+                added = f.read()
         except OSError:
-            return ''
+            return self._log_text
+        complete = added.rfind(b'\n') + 1
+        lines = added[:complete].decode(errors='replace')
+        self._log_read += complete
+        self._log_text += lines
+        self._log_errors.extend(line for line in lines.splitlines()
+                                if self.ERROR_MARK in line)
+        return self._log_text
 
     def errors(self):
         """Lines the processor logged at ERROR level."""
-        return [line for line in self.log().splitlines()
-                if self.ERROR_MARK in line]
+        self.log()
+        return list(self._log_errors)
 
     def wait(self, done, timeout, what):
         """Poll the scope states until ``done(states)`` holds.
