@@ -39,9 +39,7 @@ import tracemalloc
 
 import requests
 from requests import adapters as requests_adapters
-import yaml
 
-from cloudkitty import collector as ck_collector
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -84,20 +82,12 @@ class Counted(object):
 
 def load(stack, workdir, name, batching):
     """A collector loaded from a real cloudkitty.conf (stevedore)."""
-    directory = tempfile.mkdtemp(dir=workdir)
-    metrics_file = os.path.join(directory, 'metrics.yml')
-    with open(metrics_file, 'w') as out:
-        yaml.safe_dump(scale_data.METRICS, out)
     batch = {'scope_batching': str(batching)}
-    base.load_config({
-        'collect': {'collector': name, 'period': scale_data.HOUR,
-                    'scope_key': 'project_id', 'metrics_conf': metrics_file},
-        'orchestrator': {'max_threads': MAX_THREADS},
-        'collector_prometheus': dict(
-            batch, prometheus_url=stack.prometheus_url + '/api/v1'),
-        'collector_aetos': dict(stack.collector_options(), **batch),
-    }, directory)
-    found = ck_collector.get_collector()
+    found = base.load_collector(
+        stack, tempfile.mkdtemp(dir=workdir), scale_data.METRICS, name,
+        period=scale_data.HOUR, sections={
+            'orchestrator': {'max_threads': MAX_THREADS},
+            'collector_prometheus': batch}, **batch)
     return found, Counted(found.client)
 
 

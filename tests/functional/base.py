@@ -110,19 +110,20 @@ def load_config(sections, directory):
 
 
 def load_collector(stack, directory, metrics, name='aetos', period=3600,
-                   **aetos_options):
+                   sections=None, **aetos_options):
     """A collector loaded as cloudkitty-processor loads it (stevedore).
 
     Writes ``metrics`` as metrics.yml and a cloudkitty.conf pointing both
     collectors at ``stack`` into ``directory``, then loads ``name``.
     ``aetos_options`` override the stack's ``[collector_aetos]`` options;
-    a value of None removes the option.
+    a value of None removes the option. ``sections`` adds options, by
+    section, to the rest of the file.
     """
     metrics_file = os.path.join(directory, 'metrics.yml')
     with open(metrics_file, 'w') as out:
         yaml.safe_dump(metrics, out)
     options = dict(stack.collector_options(), **aetos_options)
-    load_config({
+    conf = {
         'collect': {'collector': name, 'period': period,
                     'scope_key': 'project_id',
                     'metrics_conf': metrics_file},
@@ -130,7 +131,10 @@ def load_collector(stack, directory, metrics, name='aetos', period=3600,
             'prometheus_url': stack.prometheus_url + '/api/v1'},
         'collector_aetos': {key: value for key, value in options.items()
                             if value is not None},
-    }, directory)
+    }
+    for section, added in (sections or {}).items():
+        conf.setdefault(section, {}).update(added)
+    load_config(conf, directory)
     return collector.get_collector()
 
 
