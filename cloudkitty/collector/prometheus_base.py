@@ -64,10 +64,6 @@ PROMETHEUS_EXTRA_SCHEMA = {
 }
 
 
-class MetricNotPinned(collect_exc.CollectError):
-    """The server evaluates at "now" and the query cannot say when."""
-
-
 def unix_seconds(moment):
     """Whole Unix seconds of a datetime; a naive one is UTC."""
     return calendar.timegm(moment.utctimetuple())
@@ -168,7 +164,7 @@ class PrometheusCollectorBase(collector.BaseCollector):
                   else 'the %s collector does not pin its queries'
                   % self.collector_name)
         if reason:
-            raise MetricNotPinned(
+            raise prometheus_errors.MetricNotPinned(
                 'Metric %s cannot be collected from %s at %s, which '
                 'evaluates every query at "now": %s. Use Aetos 2.0.0 or '
                 'newer, or remove what reads the evaluation time from the '
@@ -178,8 +174,8 @@ class PrometheusCollectorBase(collector.BaseCollector):
     def _ask(self, metric_name, query, end):
         """The checked answer to ``query``, evaluated at ``end``."""
         for attempt in (1, 2):
-            self._refuse_unpinned(metric_name)
             try:
+                self._refuse_unpinned(metric_name)
                 return self._conn.get_instant(query, end.isoformat())
             except prometheus_errors.TimeNotSupported as exc:
                 # The client sends no time from now on: ask again if

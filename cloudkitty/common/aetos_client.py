@@ -80,7 +80,7 @@ def keystone_failure(auth, exc, group):
     else:
         message = ('Authentication with %s failed (%s): check the [%s] auth '
                    'options' % (where, type(exc).__name__, group))
-    return errors.KeystoneError(message, auth_url=auth_url)
+    return errors.KeystoneError(message, url=auth_url)
 
 
 class AetosClient(prometheus_client_base.PrometheusClientBase):
@@ -145,7 +145,7 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
             auth_url = getattr(self.session.auth, 'auth_url', None)
             raise errors.KeystoneError(
                 'Keystone at %s gave no token: check the [%s] auth options'
-                % (auth_url, self.group), auth_url=auth_url)
+                % (auth_url, self.group), url=auth_url)
         return token
 
     def _send(self, target, params, token):

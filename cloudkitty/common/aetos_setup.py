@@ -28,6 +28,7 @@ import requests
 from requests import adapters as requests_adapters
 
 from cloudkitty.common import aetos_client
+from cloudkitty.common import prometheus_errors
 
 LOG = log.getLogger(__name__)
 
@@ -48,8 +49,7 @@ RETRY_OPTION_NAMES = ('connect_retries', 'connect_retry_delay',
                       'retriable_status_codes')
 
 
-class AetosSetupError(Exception):
-    """Aetos cannot be reached with the current settings."""
+AetosSetupError = prometheus_errors.ConfigurationError
 
 
 def _endpoint_opts():

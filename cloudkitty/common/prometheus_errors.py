@@ -18,13 +18,20 @@ ends up in the processor's log as the only trace of a failed period.
 """
 
 __all__ = [
+    'ConfigurationError',
     'PrometheusResponseError',
+    'PathError',
     'KeystoneError',
+    'RoleTooWeak',
     'UnreachableError',
+    'AnswerError',
     'HTTPError',
     'TimeNotSupported',
     'QueryError',
     'NotAPrometheusAnswer',
+    'AnswerTooLarge',
+    'AnswerTooSlow',
+    'MetricNotPinned',
     'excerpt',
 ]
 
@@ -45,11 +52,20 @@ def excerpt(text, limit=EXCERPT_LENGTH):
     return flat
 
 
+class ConfigurationError(Exception):
+    """Settings that cannot work, found without asking any server.
+
+    Raised at start-up only, so that a worker with such settings stops
+    with the message instead of failing every period.
+    """
+
+
 class PrometheusResponseError(Exception):
-    """A query did not give a Prometheus result.
+    """A query did not give a usable Prometheus result.
 
     :param message: one sentence naming the cause and the fix
-    :param url: the server the query was meant for
+    :param url: the server the failure concerns (Keystone for a
+        KeystoneError)
     """
 
     def __init__(self, message='', url=None):
@@ -57,22 +73,40 @@ class PrometheusResponseError(Exception):
         self.url = url
 
 
-class KeystoneError(PrometheusResponseError):
-    """Keystone refused the credentials or gave no token.
+class PathError(PrometheusResponseError):
+    """The way to the server failed: the query itself was not judged.
 
-    :param auth_url: the Keystone the credentials point to
+    Asking again with a smaller query would fail the same way.
     """
 
-    def __init__(self, message, auth_url=None):
-        super(KeystoneError, self).__init__(message, url=auth_url)
-        self.auth_url = auth_url
+
+class KeystoneError(PathError):
+    """Keystone refused the credentials or gave no token."""
 
 
-class UnreachableError(PrometheusResponseError):
-    """The server could not be connected to or did not answer in time."""
+class RoleTooWeak(PathError):
+    """The token's roles would make Aetos narrow the answer to one project.
+
+    :param roles: the token's role names
+    """
+
+    def __init__(self, message, url, roles):
+        super(RoleTooWeak, self).__init__(message, url=url)
+        self.roles = roles
 
 
-class HTTPError(PrometheusResponseError):
+class UnreachableError(PathError):
+    """The server could not be connected to."""
+
+
+class AnswerError(PrometheusResponseError):
+    """The server answered, and the answer is the problem.
+
+    A smaller query (one scope instead of all) may well pass.
+    """
+
+
+class HTTPError(AnswerError):
     """The server answered with an HTTP error status.
 
     :param status: the HTTP status code
@@ -89,7 +123,7 @@ class TimeNotSupported(HTTPError):
     """The server refuses the ``time`` parameter, as Aetos 1.0.0 does."""
 
 
-class QueryError(PrometheusResponseError):
+class QueryError(AnswerError):
     """Prometheus answered ``status: error`` for the query.
 
     :param error_type: Prometheus' ``errorType``
@@ -100,5 +134,31 @@ class QueryError(PrometheusResponseError):
         self.error_type = error_type
 
 
-class NotAPrometheusAnswer(PrometheusResponseError):
+class NotAPrometheusAnswer(AnswerError):
     """The body is not JSON, or not shaped like a Prometheus result."""
+
+
+class AnswerTooLarge(AnswerError):
+    """The answer's body went over the size limit.
+
+    :param limit: the limit, in bytes
+    """
+
+    def __init__(self, message, url, limit):
+        super(AnswerTooLarge, self).__init__(message, url=url)
+        self.limit = limit
+
+
+class AnswerTooSlow(AnswerError):
+    """The answer did not arrive whole within the time limit.
+
+    :param limit: the limit, in seconds
+    """
+
+    def __init__(self, message, url, limit):
+        super(AnswerTooSlow, self).__init__(message, url=url)
+        self.limit = limit
+
+
+class MetricNotPinned(PrometheusResponseError):
+    """The server evaluates at "now" and the query cannot say when."""

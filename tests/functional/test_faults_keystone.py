@@ -92,7 +92,7 @@ class CredentialsAndKeystoneTest(base.FaultTestBase):
         message, cause = self._collect_error(
             ours, prometheus_errors.KeystoneError,
             url=self.stack.keystone_url)
-        self.assertEqual(self.stack.keystone_url, cause.auth_url)
+        self.assertEqual(self.stack.keystone_url, cause.url)
         self._assert_refused(message)
 
     def test_credentials_without_project(self):

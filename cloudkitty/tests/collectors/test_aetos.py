@@ -218,9 +218,10 @@ class Aetos1Test(tests.TestCase):
     def test_unpinnable_metric_refused(self):
         found = _new_collector({'metrics': {'instance_up': METRICS[
             'metrics']['instance_up'], 'instance_state': UNPINNABLE}})
-        error = self.assertRaises(prometheus_base.MetricNotPinned, _fetch,
+        error = self.assertRaises(collect_exc.CollectError, _fetch,
                                   found, 'instance_state')
-        self.assertIsInstance(error, collect_exc.CollectError)
+        self.assertIsInstance(error.__cause__,
+                              prometheus_errors.MetricNotPinned)
         self.assertEqual(
             'Metric instance_state cannot be collected from Aetos at '
             'http://aetos.test/metric-storage, which evaluates every query '
@@ -230,8 +231,10 @@ class Aetos1Test(tests.TestCase):
         # Only the request that showed the server refuses time was sent.
         self.assertEqual(1, len(self._sent()))
         # Refused again without asking; the pinnable metric still works.
-        self.assertRaises(prometheus_base.MetricNotPinned, _fetch, found,
-                          'instance_state')
+        error = self.assertRaises(collect_exc.CollectError, _fetch, found,
+                                  'instance_state')
+        self.assertIsInstance(error.__cause__,
+                              prometheus_errors.MetricNotPinned)
         self.assertEqual(POINTS, _fetch(found))
         self.assertEqual([{'query': PINNED}], self._sent()[1:])
 
@@ -314,7 +317,7 @@ class FetchFaultTest(tests.TestCase):
                       'message': 'The password is expired.'}})
         self.collector.client.session.auth.invalidate()
         cause = self._fail(prometheus_errors.KeystoneError)
-        self.assertEqual(aetos_fakes.KEYSTONE_URL, cause.auth_url)
+        self.assertEqual(aetos_fakes.KEYSTONE_URL, cause.url)
         self.assertEqual([], aetos_fakes.aetos_queries(self.network))
 
 

@@ -216,7 +216,7 @@ class KeystoneFailureTest(AetosClientTestBase):
         client = client or self.client()
         error = self.assertRaises(errors.KeystoneError, client.get_instant,
                                   QUERY)
-        self.assertEqual(auth_url, error.auth_url)
+        self.assertEqual(auth_url, error.url)
         self.assertEqual([], self.gets())
         return error
 
@@ -359,7 +359,7 @@ class NestedURLTest(AetosClientTestBase):
         client = self.client('http://cloud.test', auth_url=keystone)
         error = self.assertRaises(errors.KeystoneError, client.get_instant,
                                   QUERY)
-        self.assertEqual(keystone, error.auth_url)
+        self.assertEqual(keystone, error.url)
         self.assertIsInstance(error.__cause__, ks_exc.Unauthorized)
 
     def test_keystone_under_the_url_of_aetos_unreachable(self):
@@ -369,7 +369,7 @@ class NestedURLTest(AetosClientTestBase):
         client = self.client('http://cloud.test', auth_url=keystone)
         error = self.assertRaises(errors.KeystoneError, client.get_instant,
                                   QUERY)
-        self.assertEqual(keystone, error.auth_url)
+        self.assertEqual(keystone, error.url)
 
     def test_aetos_under_the_url_of_keystone(self):
         # keystoneauth's v3 plugins add the version to a bare root.

@@ -22,6 +22,7 @@ from cloudkitty.collector import prometheus
 from cloudkitty.collector import prometheus_base
 from cloudkitty.common import prometheus_client
 from cloudkitty.common import prometheus_client_base
+from cloudkitty.common import prometheus_errors
 from cloudkitty import dataframe
 from cloudkitty import tests
 from cloudkitty.tests.collectors import aetos_fakes
@@ -365,9 +366,10 @@ class TimeRefusedTest(tests.TestCase):
         self.assertEqual([], aetos_fakes.warning_lines(self.logs))
         for _ in range(2):
             error = self.assertRaises(
-                prometheus_base.MetricNotPinned, collector.fetch_all, 'up',
+                collect_exc.CollectError, collector.fetch_all, 'up',
                 aetos_fakes.START, aetos_fakes.END, SCOPE)
-            self.assertIsInstance(error, collect_exc.CollectError)
+            self.assertIsInstance(error.__cause__,
+                                  prometheus_errors.MetricNotPinned)
             self.assertIn('Metric up ', str(error))
             self.assertIn('does not pin its queries', str(error))
             self.assertIn(aetos_fakes.PROMETHEUS_URL, str(error))
