@@ -172,18 +172,18 @@ class PrometheusCollectorBase(collector.BaseCollector):
                                        self._conn.url, reason))
 
     def _ask(self, metric_name, query, end):
-        """The checked answer to ``query``, evaluated at ``end``."""
-        for attempt in (1, 2):
-            try:
-                self._refuse_unpinned(metric_name)
-                return self._conn.get_instant(query, end.isoformat())
-            except prometheus_errors.TimeNotSupported as exc:
-                # The client sends no time from now on: ask again if
-                # the query pins itself.
-                if attempt == 2:
-                    raise collect_exc.CollectError(*exc.args) from exc
-            except prometheus_errors.PrometheusResponseError as exc:
-                raise collect_exc.CollectError(*exc.args) from exc
+        """The checked answer to ``query``, evaluated at ``end``.
+
+        :raises PrometheusResponseError: (a subclass) saying why not
+        """
+        try:
+            self._refuse_unpinned(metric_name)
+            return self._conn.get_instant(query, end.isoformat())
+        except prometheus_errors.TimeNotSupported:
+            # The client sends no time from now on: ask again if the
+            # query pins itself.
+            self._refuse_unpinned(metric_name)
+            return self._conn.get_instant(query, end.isoformat())
 
     def _samples(self, metric_name, start, end, scope_key, scope_id):
         """The result samples of one query; every scope's for None."""
@@ -199,10 +199,10 @@ class PrometheusCollectorBase(collector.BaseCollector):
         answer = self._ask(metric_name, query, end)
         kind = answer['data'].get('resultType')
         if kind in ('matrix', 'scalar', 'string'):
-            raise collect_exc.CollectError(
+            raise prometheus_errors.NotAPrometheusAnswer(
                 'Answer to [%s] is a %s, not an instant vector: check the '
                 'metric definition (query_prefix, query_suffix)'
-                % (query, kind))
+                % (query, kind), url=self._conn.url)
         return answer['data']['result']
 
     def _batched(self, metric_name, start, end, scope_key, scope_id):
@@ -224,10 +224,16 @@ class PrometheusCollectorBase(collector.BaseCollector):
 
     def fetch_all(self, metric_name, start, end, scope_id, q_filter=None):
         scope_key = CONF.collect.scope_key
-        samples = self._batched(metric_name, start, end, scope_key, scope_id)
-        if samples is None:
-            samples = self._samples(metric_name, start, end, scope_key,
+        try:
+            samples = self._batched(metric_name, start, end, scope_key,
                                     scope_id)
+            if samples is None:
+                samples = self._samples(metric_name, start, end, scope_key,
+                                        scope_id)
+        except prometheus_errors.PrometheusResponseError as exc:
+            # The one place a failure becomes CloudKitty's: the period
+            # stays unprocessed and is retried.
+            raise collect_exc.CollectError(*exc.args) from exc
         metric_conf = self.conf[metric_name]
         points = []
         for sample in samples:
