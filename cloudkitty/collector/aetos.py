@@ -27,12 +27,6 @@ COLLECTOR_AETOS_OPTS = 'collector_aetos'
 aetos_setup.register_opts(cfg.CONF, COLLECTOR_AETOS_OPTS)
 cfg.CONF.register_opts(scope_batch.batch_opts, COLLECTOR_AETOS_OPTS)
 
-CONF = cfg.CONF
-
-# Names this module has offered since the collector was added.
-AetosSetupError = aetos_setup.AetosSetupError
-SERVICE_TYPE = aetos_setup.SERVICE_TYPE
-
 
 def list_opts():
     """The [collector_aetos] options, for oslo-config-generator."""
@@ -43,18 +37,13 @@ def list_opts():
 class AetosCollector(prometheus_base.PrometheusCollectorBase):
     """Collector reading Prometheus data through Aetos.
 
-    :raises AetosSetupError: when the [collector_aetos] settings cannot
-        work, saying why
+    :raises ConfigurationError: when the [collector_aetos] settings cannot
+        work, saying why; what needs Keystone fails each collection
+        instead, as a CollectError
     """
 
     collector_name = 'aetos'
     pins_queries = True
-    options_group = COLLECTOR_AETOS_OPTS
 
     def __init__(self, **kwargs):
-        # Every metric of a scope is queried from its own thread.
-        CONF.import_opt('max_threads', 'cloudkitty.orchestrator',
-                        'orchestrator')
-        client = aetos_setup.connect(CONF, COLLECTOR_AETOS_OPTS,
-                                     pool_size=CONF.orchestrator.max_threads)
-        super(AetosCollector, self).__init__(client, **kwargs)
+        super(AetosCollector, self).__init__(aetos_setup.client, **kwargs)

@@ -16,6 +16,7 @@ from oslo_config import cfg
 from cloudkitty.collector import prometheus_base
 from cloudkitty.collector import scope_batch
 from cloudkitty.common import prometheus_client
+from cloudkitty.common import prometheus_client_base
 
 PROMETHEUS_COLLECTOR_OPTS = 'collector_prometheus'
 
@@ -35,33 +36,19 @@ collector_prometheus_opts = [
 ]
 
 # Listed with the others, so the base's sample configuration shows them.
+collector_prometheus_opts += prometheus_client_base.answer_opts
 collector_prometheus_opts += scope_batch.batch_opts
 
 cfg.CONF.register_opts(collector_prometheus_opts, PROMETHEUS_COLLECTOR_OPTS)
 
-CONF = cfg.CONF
-
-# Names this module has always offered; tests and out-of-tree code use them.
-PROMETHEUS_EXTRA_SCHEMA = prometheus_base.PROMETHEUS_EXTRA_SCHEMA
+# The base release's tests of this collector patch the client's methods
+# through this name (cloudkitty/tests/collectors/test_prometheus.py).
 PrometheusClient = prometheus_client.PrometheusClient
-PrometheusResponseError = prometheus_client.PrometheusResponseError
 
 
 class PrometheusCollector(prometheus_base.PrometheusCollectorBase):
     collector_name = 'prometheus'
-    options_group = PROMETHEUS_COLLECTOR_OPTS
 
     def __init__(self, **kwargs):
-        group = CONF.collector_prometheus
-        # A CA bundle wins over "insecure"; neither means system CAs.
-        verify = group.cafile or not group.insecure
-        credentials = None
-        if group.prometheus_user and group.prometheus_password:
-            credentials = (group.prometheus_user, group.prometheus_password)
-        # Every metric of a scope is queried from its own thread.
-        CONF.import_opt('max_threads', 'cloudkitty.orchestrator',
-                        'orchestrator')
-        client = PrometheusClient(group.prometheus_url, auth=credentials,
-                                  verify=verify, timeout=group.timeout,
-                                  pool_size=CONF.orchestrator.max_threads)
-        super(PrometheusCollector, self).__init__(client, **kwargs)
+        super(PrometheusCollector, self).__init__(
+            PrometheusClient.from_options, **kwargs)

@@ -30,7 +30,6 @@ from cloudkitty import collector
 from cloudkitty.collector import exceptions as collect_exc
 from cloudkitty.collector import promql
 from cloudkitty.collector import scope_batch
-from cloudkitty.common import prometheus_client_base
 from cloudkitty.common import prometheus_errors
 from cloudkitty import utils as ck_utils
 from cloudkitty.utils import tz as tzutils
@@ -72,22 +71,34 @@ def unix_seconds(moment):
 class PrometheusCollectorBase(collector.BaseCollector):
     """Collector logic for any server speaking the Prometheus query API.
 
-    :param client: the PrometheusClientBase every query goes through
+    The base owns the collector's start: it checks the metric
+    definitions, then has the subclass's ``connect`` build the client
+    (without network I/O), then sets up pinning and batching.
+
+    :param connect: ``connect(conf, group, pool_size)`` giving the
+        PrometheusClientBase every query goes through, from the options
+        of ``group``
     :param kwargs: the arguments of BaseCollector (``period``, ``conf``)
+    :raises ConfigurationError: when the options cannot work
     """
 
     pins_queries = False
     """Whether the collector's selector carries ``@ <period end>``."""
 
-    options_group = None
-    """The collector's option group, holding the scope batching options."""
+    @property
+    def options_group(self):
+        """The collector's option group, ``collector_<name>``."""
+        return 'collector_%s' % self.collector_name
 
-    def __init__(self, client, **kwargs):
-        if not isinstance(client, prometheus_client_base.PrometheusClientBase):
-            raise TypeError('%s needs a PrometheusClientBase, not %s'
-                            % (type(self).__name__, type(client).__name__))
+    def __init__(self, connect, **kwargs):
+        # The metric definitions first, so that a bad metrics file is
+        # reported before any server is asked anything.
         super(PrometheusCollectorBase, self).__init__(**kwargs)
-        self._conn = client
+        CONF.import_opt('max_threads', 'cloudkitty.orchestrator',
+                        'orchestrator')
+        # Every metric of a scope is queried from its own thread.
+        self.client = connect(CONF, self.options_group,
+                              CONF.orchestrator.max_threads)
         self._unpinnable = self.metrics_where(promql.unpinnable_reason)
         if self.pins_queries and self._unpinnable:
             LOG.warning(
@@ -103,11 +114,6 @@ class PrometheusCollectorBase(collector.BaseCollector):
         found = ((name, test(metric['extra_args']))
                  for name, metric in sorted(self.conf.items()))
         return {name: value for name, value in found if value}
-
-    @property
-    def client(self):
-        """The PrometheusClientBase the queries go through."""
-        return self._conn
 
     @staticmethod
     def check_configuration(conf):
@@ -158,7 +164,7 @@ class PrometheusCollectorBase(collector.BaseCollector):
 
     def _refuse_unpinned(self, metric_name):
         """Refuse what a server without ``time`` would rate wrong."""
-        if self._conn.sends_time:
+        if self.client.sends_time:
             return
         reason = (self._unpinnable.get(metric_name) if self.pins_queries
                   else 'the %s collector does not pin its queries'
@@ -168,8 +174,8 @@ class PrometheusCollectorBase(collector.BaseCollector):
                 'Metric %s cannot be collected from %s at %s, which '
                 'evaluates every query at "now": %s. Use Aetos 2.0.0 or '
                 'newer, or remove what reads the evaluation time from the '
-                'metric definition' % (metric_name, self._conn.server,
-                                       self._conn.url, reason))
+                'metric definition' % (metric_name, self.client.server,
+                                       self.client.url, reason))
 
     def _ask(self, metric_name, query, end):
         """The checked answer to ``query``, evaluated at ``end``.
@@ -178,12 +184,12 @@ class PrometheusCollectorBase(collector.BaseCollector):
         """
         try:
             self._refuse_unpinned(metric_name)
-            return self._conn.get_instant(query, end.isoformat())
+            return self.client.get_instant(query, end.isoformat())
         except prometheus_errors.TimeNotSupported:
             # The client sends no time from now on: ask again if the
             # query pins itself.
             self._refuse_unpinned(metric_name)
-            return self._conn.get_instant(query, end.isoformat())
+            return self.client.get_instant(query, end.isoformat())
 
     def _samples(self, metric_name, start, end, scope_key, scope_id):
         """The result samples of one query; every scope's for None."""
@@ -202,7 +208,7 @@ class PrometheusCollectorBase(collector.BaseCollector):
             raise prometheus_errors.NotAPrometheusAnswer(
                 'Answer to [%s] is a %s, not an instant vector: check the '
                 'metric definition (query_prefix, query_suffix)'
-                % (query, kind), url=self._conn.url)
+                % (query, kind), url=self.client.url)
         return answer['data']['result']
 
     def _batched(self, metric_name, start, end, scope_key, scope_id):

@@ -14,33 +14,24 @@
 
 The collector and the fetcher each have their own option group with the
 same options; both are declared, loaded and checked here, so that the
-two behave alike from the configuration file to the first query.
+two behave alike from the configuration file to the first query. What
+can be checked without the network is checked here, at start-up; the
+login and the catalog wait for the first query (see aetos_client).
 """
 import itertools
 
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
-from keystoneauth1 import session as ks_session
 from oslo_config import cfg
-from oslo_log import log
-import requests
-from requests import adapters as requests_adapters
 
 from cloudkitty.common import aetos_client
+from cloudkitty.common import prometheus_client_base
 from cloudkitty.common import prometheus_errors
 
-LOG = log.getLogger(__name__)
-
-__all__ = ['SERVICE_TYPE', 'ALL_PROJECTS_ROLES', 'AetosSetupError',
-           'register_opts', 'list_opts', 'connect']
+__all__ = ['SERVICE_TYPE', 'register_opts', 'list_opts', 'client']
 
 SERVICE_TYPE = 'metric-storage'
-
-# Roles for which Aetos' default policy (telemetry:query:all_projects)
-# leaves a query unchanged; any other role gets it narrowed to the
-# token's own project.
-ALL_PROJECTS_ROLES = ('admin', 'service')
 
 # Retry settings of keystoneauth adapters; the endpoint itself is chosen
 # by "interface" and "region_name".
@@ -49,10 +40,7 @@ RETRY_OPTION_NAMES = ('connect_retries', 'connect_retry_delay',
                       'retriable_status_codes')
 
 
-AetosSetupError = prometheus_errors.ConfigurationError
-
-
-def _endpoint_opts():
+def _aetos_opts():
     return [
         cfg.StrOpt('interface', default='public',
                    choices=['internal', 'public', 'admin'],
@@ -61,6 +49,17 @@ def _endpoint_opts():
         cfg.StrOpt('region_name',
                    help="Region of the 'metric-storage' (Aetos) endpoint in "
                         "the Keystone catalog; any region when unset."),
+        cfg.ListOpt('all_projects_roles', default=['admin', 'service'],
+                    help="Roles for which Aetos' telemetry:query:all_projects "
+                         'policy leaves a query unchanged. A token with none '
+                         'of them is refused, since Aetos would narrow its '
+                         'answers to one project.'),
+        cfg.IntOpt('auth_retry_interval', default=300, min=1,
+                   help='Seconds during which a login that Keystone refused '
+                        'or failed is not tried again (queries fail with '
+                        'the same error meanwhile), and during which a '
+                        'token that Aetos refuses with HTTP 401 is not '
+                        'renewed again.'),
     ]
 
 
@@ -70,7 +69,8 @@ def _group_opts():
         include_deprecated=False) if opt.dest in RETRY_OPTION_NAMES]
     session = ks_loading.get_session_conf_options()
     cfg.set_defaults(session, timeout=60)
-    return _endpoint_opts() + session + retry
+    return (_aetos_opts() + session + retry +
+            list(prometheus_client_base.answer_opts))
 
 
 def register_opts(conf, group):
@@ -96,27 +96,15 @@ def list_opts(group):
     )))]
 
 
-def _http_session(pool_size):
-    """A requests session keeping ``pool_size`` connections alive."""
-    size = max(requests_adapters.DEFAULT_POOLSIZE, pool_size)
-    http = requests.Session()
-    for scheme in ('https://', 'http://'):
-        # keystoneauth's own adapter, for its TCP keep-alive settings.
-        http.mount(scheme, ks_session.TCPKeepAliveAdapter(pool_maxsize=size))
-    return http
-
-
-def connect(conf, group, pool_size=1):
-    """The AetosClient that ``group`` describes, checked at start-up.
-
-    It authenticates once, finds Aetos in the Keystone catalog and warns
-    when Aetos would narrow its queries to one project.
+def client(conf, group, pool_size=1):
+    """The AetosClient that ``group`` describes, without asking anyone.
 
     :param conf: an oslo.config ConfigOpts with ``group`` registered
     :param group: the option group name
     :param pool_size: threads that will query at once
-    :returns: an AetosClient, safe to share between threads
-    :raises AetosSetupError: when the settings cannot work, saying why
+    :returns: an AetosClient, safe to share between threads; it logs in
+        and finds Aetos in the catalog at its first query
+    :raises ConfigurationError: when the settings cannot work, saying why
     """
     settings = conf[group]
     if settings.auth_section:
@@ -124,78 +112,25 @@ def connect(conf, group, pool_size=1):
         # nothing else may have registered ([collector_aetos] beside
         # another collector, say).
         ks_loading.register_auth_conf_options(conf, settings.auth_section)
-    auth = ks_loading.load_auth_from_conf_options(conf, group)
+    try:
+        auth = ks_loading.load_auth_from_conf_options(conf, group)
+    except ks_exc.ClientException as exc:
+        raise prometheus_errors.ConfigurationError(
+            'The [%s] auth options cannot be loaded (%s): check auth_type '
+            'and the options it needs' % (group, type(exc).__name__)) from exc
     if auth is None:
-        raise AetosSetupError(
+        raise prometheus_errors.ConfigurationError(
             '[%s] auth_type is not set: Aetos needs Keystone credentials'
             % group)
     session = ks_loading.load_session_from_conf_options(
-        conf, group, auth=auth, session=_http_session(pool_size))
+        conf, group, auth=auth,
+        session=prometheus_client_base.pooled_session(pool_size))
     adapter = ks_adapter.Adapter(
         session, service_type=SERVICE_TYPE, interface=settings.interface,
         region_name=settings.region_name,
         **{name: settings[name] for name in RETRY_OPTION_NAMES})
-    access = _authenticate(auth, session, group)
-    url = _find_aetos(adapter, group)
-    if access is not None:
-        _warn_if_one_project(access.role_names or [], group)
-    return aetos_client.AetosClient(adapter, url, group=group)
-
-
-def _authenticate(auth, session, group):
-    """The first token's access info, None for plugins without one."""
-    get_access = getattr(auth, 'get_access', None)
-    if get_access is None:
-        return None
-    try:
-        access = get_access(session)
-    except ks_exc.ClientException as exc:
-        raise AetosSetupError(*aetos_client.keystone_failure(
-            auth, exc, group).args) from exc
-    if not access.project_id:
-        # Such a token has no catalog, and Aetos' policies are
-        # project-scoped.
-        raise AetosSetupError(
-            'The [%s] credentials are not project-scoped (Keystone at %s '
-            'gave a token for no project): set project_id, or project_name '
-            'with project_domain_name or project_domain_id'
-            % (group, getattr(auth, 'auth_url', None)))
-    return access
-
-
-def _find_aetos(adapter, group):
-    """Aetos' URL from the catalog, or an error saying what to fix."""
-    try:
-        url = adapter.get_endpoint()
-    except ks_exc.EndpointNotFound:
-        url = None
-    except ks_exc.ClientException as exc:
-        raise AetosSetupError(*aetos_client.keystone_failure(
-            adapter.session.auth, exc, group).args) from exc
-    if not url:
-        region = adapter.region_name
-        raise AetosSetupError(
-            "No '%s' endpoint with interface '%s' in %s in the Keystone "
-            'catalog: register Aetos there or fix [%s] interface and '
-            'region_name' % (SERVICE_TYPE, adapter.interface,
-                             "region '%s'" % region if region
-                             else 'any region', group))
-    LOG.info('[%s]: querying Aetos at %s', group, url)
-    return url
-
-
-def _warn_if_one_project(roles, group):
-    """Warn when Aetos will narrow every query to one project.
-
-    Aetos answers a user without an all-projects role with that user's
-    project only, and says nothing: the other projects would look idle.
-    """
-    if set(ALL_PROJECTS_ROLES) & {role.lower() for role in roles}:
-        return
-    LOG.warning(
-        'The [%s] user has neither the admin nor the service role on its '
-        'project (its roles: %s). Aetos will narrow every query to that '
-        "user's own project, so all other projects would look idle. Give "
-        'the user the service (or admin) role on its project (Aetos '
-        'policy telemetry:query:all_projects).',
-        group, ', '.join(sorted(roles)) or 'none')
+    return aetos_client.AetosClient(
+        adapter, all_projects_roles=settings.all_projects_roles,
+        retry_interval=settings.auth_retry_interval,
+        answer_timeout=settings.answer_timeout,
+        max_answer_size=settings.max_answer_size, group=group)

@@ -79,7 +79,7 @@ aetos_setup.register_opts(cfg.CONF, FETCHER_AETOS_OPTS)
 
 CONF = cfg.CONF
 
-AetosSetupError = aetos_setup.AetosSetupError
+AetosSetupError = prometheus_errors.ConfigurationError
 
 
 def list_opts():
@@ -149,7 +149,7 @@ class AetosFetcher(fetcher.BaseFetcher):
         lookback = settings.lookback or default_lookback()
         # Checked before Keystone is asked anything.
         self._query = build_query(settings, lookback)
-        self._client = aetos_setup.connect(CONF, FETCHER_AETOS_OPTS)
+        self._client = aetos_setup.client(CONF, FETCHER_AETOS_OPTS)
         LOG.info('[%s]: scopes are the %s values of %s seen in the last '
                  '%d s', FETCHER_AETOS_OPTS, self._scope_attribute,
                  settings.metric, lookback)
