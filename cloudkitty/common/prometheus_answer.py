@@ -111,6 +111,9 @@ def _body(response, client):
         if size > limit:
             raise _too_large(client)
         if not chunk and (decoder is None or not decoder.unconsumed_tail):
+            # Read through urllib3 once at the end, so that it sees the
+            # body ended and keeps the connection for the next query.
+            response.raw.read()
             return b''.join(pieces)
         pieces.append(chunk)
 
