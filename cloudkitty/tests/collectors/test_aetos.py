@@ -182,7 +182,7 @@ class Aetos1Test(tests.TestCase):
 
     def setUp(self):
         super(Aetos1Test, self).setUp()
-        self.logs = aetos_fakes.hear_warnings(
+        self.logs = aetos_fakes.hear(
             self, prometheus_client_base, prometheus_base, aetos_setup)
         self.network = aetos_fakes.use_fake_network(self)
         aetos_fakes.configure_keystone(self)
@@ -203,7 +203,7 @@ class Aetos1Test(tests.TestCase):
         for _ in range(2):
             self.assertEqual(POINTS, _fetch(found))
         self.assertEqual([{'query': PINNED}] * 2, self._sent()[2:])
-        [warning] = aetos_fakes.warning_lines(self.logs)
+        [warning] = aetos_fakes.log_lines(self.logs)
         self.assertIn('WARNING', warning)
         self.assertIn(aetos_fakes.AETOS_PUBLIC, warning)
 
@@ -250,7 +250,7 @@ class Aetos1Test(tests.TestCase):
             'the query time); ram (query_prefix: time() reads the evaluation '
             'time) cannot be pinned to the period end with @; they can only '
             'be collected from a server that accepts the time parameter '
-            '(Aetos 2.0.0 or newer)'], aetos_fakes.warning_lines(self.logs))
+            '(Aetos 2.0.0 or newer)'], aetos_fakes.log_lines(self.logs))
         self.assertEqual([], self._sent())
 
 

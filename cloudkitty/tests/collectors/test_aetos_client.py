@@ -12,126 +12,120 @@
 #
 """AetosClient on a real keystoneauth session; only the network is fake."""
 import logging
-import ssl
 
-import fixtures
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import fixture as ks_fixture
 from keystoneauth1 import http_basic
-from keystoneauth1.identity import v3 as ks_v3
 from keystoneauth1 import session as ks_session
 import requests
-from urllib3 import exceptions as urllib3_exc
 
 from cloudkitty.common import aetos_client
 from cloudkitty.common import prometheus_client_base
 from cloudkitty.common import prometheus_errors as errors
 from cloudkitty import tests
-from cloudkitty.tests.collectors import aetos_fakes
+from cloudkitty.tests.collectors import aetos_fakes as fakes
 
 QUERY = 'sum(instance_up) by (project_id)'
-AT = '2026-03-01T11:00:00+00:00'
-KEYSTONE = aetos_fakes.KEYSTONE_URL
-AETOS = aetos_fakes.AETOS_PUBLIC
-AETOS_QUERY = aetos_fakes.AETOS_QUERY_URL
-BODY = aetos_fakes.vector([({'project_id': 'p1'}, '3')])
-SECOND_TOKEN = 'fake-token-second-91c4'
-
-
-def tls_refusal(host, reason, verify_message=None):
-    """requests' SSLError for a failed handshake, chain included.
-
-    The chain is built as requests, urllib3 and ssl build it. The ssl
-    module sets ``reason`` (and ``verify_message`` for a refused
-    certificate) from OpenSSL when it raises; they are set by hand here.
-    """
-    text = '[SSL: %s] %s (_ssl.c:1006)' % (reason, verify_message or reason)
-    if verify_message:
-        refusal = ssl.SSLCertVerificationError(1, text)
-        refusal.verify_message = verify_message
-        refusal.verify_code = 19
-    else:
-        refusal = ssl.SSLError(1, text)
-    refusal.reason = reason
-    refusal.library = 'SSL'
-    retries = urllib3_exc.MaxRetryError(
-        None, 'https://%s/' % host, reason=urllib3_exc.SSLError(refusal))
-    return requests.exceptions.SSLError(retries)
-
-
-def token_answer(token=aetos_fakes.TOKEN_ID):
-    return {'json': aetos_fakes.token_body(), 'status_code': 201,
-            'headers': {'X-Subject-Token': token}}
+AETOS = fakes.AETOS_PUBLIC
+AETOS_QUERY = fakes.AETOS_QUERY_URL
+BODY = fakes.vector([({'project_id': 'p1'}, '3')])
+INTERVAL = 300
+UNAUTHORIZED = {'status_code': 401, 'json': {'error': {
+    'code': 401, 'message': 'The request you have made requires '
+                            'authentication.'}}}
 
 
 class AetosClientTestBase(tests.TestCase):
 
+    real_http = False
+    """Whether unregistered URLs (a loopback server's) are reached."""
+
     def setUp(self):
         super(AetosClientTestBase, self).setUp()
-        self.network = aetos_fakes.use_fake_network(self)
+        self.network = fakes.use_fake_network(self, real_http=self.real_http)
+        self.clock = fakes.FakeClock()
 
-    def client(self, url=AETOS, auth_url=KEYSTONE, auth=None, **settings):
-        """An AetosClient as aetos_setup builds it, with these settings."""
-        if auth is None:
-            auth = ks_v3.Password(
-                auth_url=auth_url, username='cloudkitty',
-                password=aetos_fakes.PASSWORD, user_domain_id='default',
-                project_name='service', project_domain_id='default')
-        group = settings.pop('group', 'collector_aetos')
+    def client(self, auth=None, auth_url=fakes.KEYSTONE_URL, **settings):
+        """An AetosClient as aetos_setup builds it, with these settings.
+
+        :param auth: the keystoneauth plugin; fakes.CREDENTIALS by default
+        :param settings: keystoneauth Session arguments, or AetosClient
+            ones (``group``, ``all_projects_roles``)
+        """
+        options = {name: settings.pop(name)
+                   for name in ('group', 'all_projects_roles')
+                   if name in settings}
+        options.setdefault('group', fakes.GROUP)
         settings.setdefault('timeout', 30)
-        session = ks_session.Session(auth=auth, **settings)
-        adapter = ks_adapter.Adapter(session, service_type='metric-storage')
-        return aetos_client.AetosClient(adapter, url, group=group)
+        session = ks_session.Session(
+            auth=auth or fakes.password_auth(auth_url), **settings)
+        adapter = ks_adapter.Adapter(session, service_type='metric-storage',
+                                     interface='public')
+        return aetos_client.AetosClient(adapter, retry_interval=INTERVAL,
+                                        clock=self.clock, **options)
 
     def gets(self, url=AETOS_QUERY):
-        return [r for r in self.network.request_history
-                if r.method == 'GET' and r.url.split('?')[0] == url]
+        return fakes.aetos_queries(self.network, url)
 
-    def token_requests(self, auth_url=KEYSTONE):
-        return [r for r in self.network.request_history
-                if r.url == auth_url + '/auth/tokens']
+    def token_requests(self, auth_url=fakes.KEYSTONE_URL):
+        return fakes.token_requests(self.network, auth_url)
+
+    def answer_tokens(self, *answers):
+        """Keystone gives these answers in turn, the last one from then on.
+
+        :param answers: fakes.token_answer() dicts
+        """
+        self.network.post(fakes.TOKEN_URL, list(answers))
 
 
 class QueryTest(AetosClientTestBase):
 
-    def test_client(self):
+    def test_nothing_asked_before_the_first_query(self):
         client = self.client()
         self.assertIsInstance(client,
                               prometheus_client_base.PrometheusClientBase)
-        self.assertEqual(('Aetos', AETOS, 'collector_aetos'),
+        self.assertEqual(('Aetos', '', fakes.GROUP),
                          (client.server, client.url, client.group))
         self.assertIsInstance(client.session, ks_session.Session)
-        self.assertEqual(KEYSTONE, client.session.auth.auth_url)
+        self.assertEqual(fakes.KEYSTONE_URL, client.session.auth.auth_url)
+        self.assertEqual([], self.network.request_history)
 
     def test_token_fetched_once_and_sent(self):
         self.network.get(AETOS_QUERY, json=BODY)
         client = self.client()
-        self.assertEqual(BODY, client.get_instant(QUERY, AT, '20s'))
+        self.assertEqual(BODY, client.get_instant(QUERY, fakes.AT, '20s'))
         client.get_instant('count(up)')
+        self.assertEqual(AETOS, client.url)
         self.assertEqual(1, len(self.token_requests()))
         first, second = self.gets()
-        self.assertEqual({'query': QUERY, 'time': AT, 'timeout': '20s'},
-                         aetos_fakes.query_params(first))
+        self.assertEqual({'query': QUERY, 'time': fakes.AT,
+                          'timeout': '20s'}, fakes.query_params(first))
         for request in (first, second):
-            self.assertEqual(aetos_fakes.TOKEN_ID,
-                             request.headers['X-Auth-Token'])
+            self.assertEqual(fakes.TOKEN_ID, request.headers['X-Auth-Token'])
             self.assertEqual(30, request.timeout)
             # Aetos then answers its errors in JSON, whose words the
             # messages quote, not as an HTML page.
             self.assertEqual('application/json', request.headers['Accept'])
+            self.assertEqual('gzip, deflate',
+                             request.headers['Accept-Encoding'])
 
     def test_root_url_with_port_and_no_path(self):
         url = 'http://[2001:db8::5]:3180'
+        self.network.post(fakes.TOKEN_URL,
+                          **fakes.token_answer(aetos_url=url + '/'))
         self.network.get(url + '/api/v1/query', json=BODY)
-        self.client(url + '/').get_instant(QUERY)
+        client = self.client()
+        client.get_instant(QUERY)
+        self.assertEqual(url, client.url)
         self.assertEqual(1, len(self.gets(url + '/api/v1/query')))
 
     def test_tls_settings_of_the_session_kept(self):
         url = 'https://aetos.test/prom'
+        self.network.post(fakes.TOKEN_URL, **fakes.token_answer(aetos_url=url))
         self.network.get(url + '/api/v1/query', json=BODY)
         cert = ('/etc/ssl/ck.pem', '/etc/ssl/ck.key')
-        self.client(url, verify='/etc/ssl/ca.pem', cert=cert).get_instant(
-            QUERY)
+        self.client(verify='/etc/ssl/ca.pem', cert=cert).get_instant(QUERY)
         [query] = self.gets(url + '/api/v1/query')
         [token_request] = self.token_requests()
         for request in (query, token_request):
@@ -151,68 +145,214 @@ class QueryTest(AetosClientTestBase):
         self.assertEqual(1, len(self.token_requests()))
 
     def test_token_never_logged(self):
-        # Every logger the alembic run of setUp disabled speaks again.
-        for logger in list(logging.root.manager.loggerDict.values()):
-            if isinstance(logger, logging.Logger) and logger.disabled:
-                self.useFixture(fixtures.MockPatchObject(logger, 'disabled',
-                                                         False))
-        logs = self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
-        self.network.post(aetos_fakes.TOKEN_URL, [
-            token_answer(), token_answer(SECOND_TOKEN)])
+        logs = fakes.hear(self, level=logging.DEBUG, name=None)
+        self.answer_tokens(fakes.token_answer(),
+                           fakes.token_answer(fakes.SECOND_TOKEN))
         self.network.get(AETOS_QUERY, [
-            {'status_code': 401, 'json': {'error': {
-                'code': 401, 'message': 'The request you have made requires '
-                                        'authentication.'}}},
-            {'json': BODY}, {'status_code': 403, 'text': 'refused'}])
+            UNAUTHORIZED, {'json': BODY},
+            {'status_code': 403, 'text': 'refused'}])
         client = self.client()
-        client.get_instant(QUERY, AT)
+        client.get_instant(QUERY, fakes.AT)
         self.assertRaises(errors.HTTPError, client.get_instant, QUERY)
-        # The capture works: keystoneauth logged the queries.
-        self.assertIn(AETOS_QUERY, logs.output)
-        for secret in (aetos_fakes.TOKEN_ID, SECOND_TOKEN,
-                       aetos_fakes.PASSWORD):
+        # The capture works: keystoneauth logged the token requests.
+        self.assertIn(fakes.TOKEN_URL, logs.output)
+        self.assertIn('querying Aetos at %s' % AETOS, logs.output)
+        for secret in (fakes.TOKEN_ID, fakes.SECOND_TOKEN, fakes.PASSWORD):
             self.assertNotIn(secret, logs.output)
 
 
+class RedirectTest(AetosClientTestBase):
+    """The token goes to Aetos only."""
+
+    real_http = True
+
+    def test_redirect_not_followed(self):
+        # requests-mock cannot show it: requests reads the body of a
+        # redirect it does not follow, which a mocked body does not allow.
+        followed = []
+
+        class Moved(fakes.Handler):
+            def do_GET(self):
+                if self.path.startswith('/elsewhere'):
+                    followed.append(self.headers.get('X-Auth-Token'))
+                    self.send_json(200, BODY)
+                    return
+                self.send_response(302)
+                self.send_header('Location', 'http://localhost:%d/elsewhere'
+                                 % self.server.server_port)
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+
+        _server, url = fakes.serve(self, Moved)
+        aetos = url[:-len('/api/v1')]
+        self.network.post(fakes.TOKEN_URL,
+                          **fakes.token_answer(aetos_url=aetos))
+        client = self.client()
+        error = self.assertRaises(errors.HTTPError, client.get_instant,
+                                  QUERY)
+        self.assertEqual((aetos, 302), (error.url, error.status))
+        self.assertIn(client.OTHER_STATUS_HINT, str(error))
+        # The token went to Aetos only.
+        self.assertEqual([], followed)
+
+
 class UnauthorizedRetryTest(AetosClientTestBase):
+    """A 401 of Aetos renews the token once per retry interval."""
 
     def setUp(self):
         super(UnauthorizedRetryTest, self).setUp()
-        self.network.post(aetos_fakes.TOKEN_URL, [
-            token_answer(), token_answer(SECOND_TOKEN)])
+        self.answer_tokens(fakes.token_answer(),
+                           fakes.token_answer(fakes.SECOND_TOKEN))
 
     def test_one_new_token_one_retry(self):
-        self.network.get(AETOS_QUERY, [{'status_code': 401, 'text': ''},
-                                       {'json': BODY}])
+        self.network.get(AETOS_QUERY, [UNAUTHORIZED, {'json': BODY}])
         client = self.client()
-        self.assertEqual(BODY, client.get_instant(QUERY, AT))
-        self.assertEqual([aetos_fakes.TOKEN_ID, SECOND_TOKEN],
+        self.assertEqual(BODY, client.get_instant(QUERY, fakes.AT))
+        self.assertEqual([fakes.TOKEN_ID, fakes.SECOND_TOKEN],
                          [r.headers['X-Auth-Token'] for r in self.gets()])
         self.assertEqual(2, len(self.token_requests()))
-        self.assertEqual(aetos_fakes.query_params(self.gets()[0]),
-                         aetos_fakes.query_params(self.gets()[1]))
+        self.assertEqual(fakes.query_params(self.gets()[0]),
+                         fakes.query_params(self.gets()[1]))
         # The new token is kept for the next queries.
-        client.get_instant(QUERY, AT)
-        self.assertEqual(SECOND_TOKEN, self.gets()[-1].headers['X-Auth-Token'])
+        client.get_instant(QUERY, fakes.AT)
+        self.assertEqual(fakes.SECOND_TOKEN,
+                         self.gets()[-1].headers['X-Auth-Token'])
         self.assertEqual(2, len(self.token_requests()))
 
     def test_second_401_is_an_http_error(self):
-        self.network.get(AETOS_QUERY, status_code=401, json={'error': {
-            'code': 401, 'message': 'The request you have made requires '
-                                    'authentication.'}})
+        self.network.get(AETOS_QUERY, **UNAUTHORIZED)
         client = self.client()
         error = self.assertRaises(errors.HTTPError, client.get_instant,
                                   QUERY)
         self.assertEqual((AETOS, 401), (error.url, error.status))
-        self.assertIn(client.hint(401), str(error))
+        self.assertEqual(
+            'Aetos at http://aetos.test/metric-storage answered HTTP 401 '
+            '(The request you have made requires authentication.): Aetos '
+            'did not accept a fresh Keystone token: its keystone_authtoken '
+            'section must point to the Keystone that CloudKitty uses',
+            str(error))
         self.assertEqual(2, len(self.gets()))
         self.assertEqual(2, len(self.token_requests()))
+
+    def test_no_renewal_within_the_interval(self):
+        self.network.get(AETOS_QUERY, **UNAUTHORIZED)
+        client = self.client()
+        self.assertRaises(errors.HTTPError, client.get_instant, QUERY)
+        self.clock.advance(INTERVAL - 1)
+        error = self.assertRaises(errors.HTTPError, client.get_instant,
+                                  QUERY)
+        self.assertEqual(401, error.status)
+        self.assertIn(client.hint(401), str(error))
+        self.assertEqual(3, len(self.gets()))
+        self.assertEqual(2, len(self.token_requests()))
+        # Once the interval has passed, one renewal again.
+        self.clock.advance(1)
+        self.assertRaises(errors.HTTPError, client.get_instant, QUERY)
+        self.assertEqual(5, len(self.gets()))
+        self.assertEqual(3, len(self.token_requests()))
+
+
+class RolesTest(AetosClientTestBase):
+    """Aetos narrows the queries of a token without an all-projects role."""
+
+    def weak(self, roles, **settings):
+        self.network.post(fakes.TOKEN_URL,
+                          **fakes.token_answer(roles=roles))
+        error = self.assertRaises(errors.RoleTooWeak,
+                                  self.client(**settings).get_instant, QUERY)
+        self.assertEqual([], self.gets())
+        return error
+
+    def test_member_and_reader(self):
+        error = self.weak(('reader', 'member'))
+        self.assertEqual(['member', 'reader'], error.roles)
+        self.assertEqual(fakes.KEYSTONE_URL, error.url)
+        self.assertEqual(
+            'The [collector_aetos] user has none of the roles admin, service '
+            'on its project (its roles: member, reader): Aetos would narrow '
+            'every query to that project and all others would look idle. '
+            'Give it the service (or admin) role on its project, or list the '
+            "role Aetos' telemetry:query:all_projects policy accepts in "
+            '[collector_aetos] all_projects_roles', str(error))
+
+    def test_no_role(self):
+        self.assertIn('(its roles: none)', str(self.weak(())))
+
+    def test_admin_and_service_see_every_project(self):
+        self.network.get(AETOS_QUERY, json=BODY)
+        for roles in (('admin', 'member', 'reader'), ('service',),
+                      ('Admin',), ('SERVICE', 'reader')):
+            self.network.post(fakes.TOKEN_URL,
+                              **fakes.token_answer(roles=roles))
+            self.assertEqual(BODY, self.client().get_instant(QUERY), roles)
+
+    def test_own_all_projects_roles(self):
+        error = self.weak(('admin',), all_projects_roles=['Telemetry'])
+        self.assertIn('none of the roles telemetry ', str(error))
+        self.network.post(fakes.TOKEN_URL,
+                          **fakes.token_answer(roles=('telemetry',)))
+        self.network.get(AETOS_QUERY, json=BODY)
+        self.assertEqual(BODY, self.client(
+            all_projects_roles=['Telemetry']).get_instant(QUERY))
+
+    def test_renewed_token_checked_again(self):
+        self.answer_tokens(
+            fakes.token_answer(),
+            fakes.token_answer(fakes.SECOND_TOKEN, roles=('member',)))
+        self.network.get(AETOS_QUERY, [{'json': BODY}, UNAUTHORIZED])
+        client = self.client()
+        self.assertEqual(BODY, client.get_instant(QUERY))
+        error = self.assertRaises(errors.RoleTooWeak, client.get_instant,
+                                  QUERY)
+        self.assertEqual(['member'], error.roles)
+        # The weak token never reached Aetos.
+        self.assertEqual([fakes.TOKEN_ID] * 2,
+                         [r.headers['X-Auth-Token'] for r in self.gets()])
+
+
+class LoginBoundTest(AetosClientTestBase):
+    """A refused login is not tried again for the retry interval."""
+
+    def setUp(self):
+        super(LoginBoundTest, self).setUp()
+        self.network.post(fakes.TOKEN_URL, [
+            {'status_code': 401, 'json': {'error': {
+                'code': 401, 'message': 'The password is expired.'}}},
+            fakes.token_answer()])
+        self.network.get(AETOS_QUERY, json=BODY)
+
+    def test_refusal_remembered_for_the_interval(self):
+        client = self.client()
+        first = self.assertRaises(errors.KeystoneError, client.get_instant,
+                                  QUERY)
+        self.clock.advance(INTERVAL - 1)
+        again = self.assertRaises(errors.KeystoneError, client.get_instant,
+                                  QUERY)
+        self.assertEqual(str(first), str(again))
+        self.assertIsInstance(again.__cause__, ks_exc.Unauthorized)
+        self.assertEqual(1, len(self.token_requests()))
+        self.clock.advance(1)
+        self.assertEqual(BODY, client.get_instant(QUERY))
+        self.assertEqual(2, len(self.token_requests()))
+        self.assertEqual(1, len(self.gets()))
+
+    def test_threads_at_once_one_login(self):
+        client = self.client()
+        outcomes = fakes.run_in_threads(8, lambda: client.get_instant(QUERY))
+        self.assertEqual([errors.KeystoneError] * 8,
+                         [type(outcome) for outcome in outcomes])
+        self.assertEqual(1, len(self.token_requests()))
+        self.clock.advance(INTERVAL)
+        outcomes = fakes.run_in_threads(8, lambda: client.get_instant(QUERY))
+        self.assertEqual([BODY] * 8, outcomes)
+        self.assertEqual(2, len(self.token_requests()))
+        self.assertEqual(8, len(self.gets()))
 
 
 class KeystoneFailureTest(AetosClientTestBase):
     """Step one: no token, no query to Aetos."""
 
-    def refused(self, client=None, auth_url=KEYSTONE):
+    def refused(self, client=None, auth_url=fakes.KEYSTONE_URL):
         client = client or self.client()
         error = self.assertRaises(errors.KeystoneError, client.get_instant,
                                   QUERY)
@@ -221,7 +361,7 @@ class KeystoneFailureTest(AetosClientTestBase):
         return error
 
     def test_credentials_refused(self):
-        self.network.post(aetos_fakes.TOKEN_URL, status_code=401, json={
+        self.network.post(fakes.TOKEN_URL, status_code=401, json={
             'error': {'code': 401, 'message': 'The password is expired.'}})
         error = self.refused()
         self.assertIsInstance(error.__cause__, ks_exc.Unauthorized)
@@ -232,13 +372,13 @@ class KeystoneFailureTest(AetosClientTestBase):
             'expired', str(error))
 
     def test_group_named(self):
-        self.network.post(aetos_fakes.TOKEN_URL, status_code=401)
+        self.network.post(fakes.TOKEN_URL, status_code=401)
         error = self.refused(self.client(group='collector_other'))
         self.assertIn('[collector_other]', str(error))
 
     def test_server_errors(self):
         for status in (500, 503):
-            self.network.post(aetos_fakes.TOKEN_URL, status_code=status)
+            self.network.post(fakes.TOKEN_URL, status_code=status)
             error = self.refused()
             self.assertIsInstance(error.__cause__, ks_exc.HttpError)
             self.assertEqual(status, error.__cause__.http_status)
@@ -248,7 +388,7 @@ class KeystoneFailureTest(AetosClientTestBase):
             'asked for a token: check Keystone and its logs', str(error))
 
     def test_connection_refused(self):
-        self.network.post(aetos_fakes.TOKEN_URL,
+        self.network.post(fakes.TOKEN_URL,
                           exc=requests.exceptions.ConnectionError)
         error = self.refused()
         self.assertIsInstance(error.__cause__, ks_exc.ConnectFailure)
@@ -258,10 +398,9 @@ class KeystoneFailureTest(AetosClientTestBase):
             'and that Keystone is running', str(error))
 
     def test_tls(self):
-        self.network.post(aetos_fakes.TOKEN_URL, exc=tls_refusal(
-            'keystone.test', 'CERTIFICATE_VERIFY_FAILED',
-            "Hostname mismatch, certificate is not valid for "
-            "'keystone.test'."))
+        self.network.post(fakes.TOKEN_URL, exc=fakes.tls_refusal(
+            'keystone.test', verify_message="Hostname mismatch, certificate "
+            "is not valid for 'keystone.test'."))
         error = self.refused()
         self.assertIsInstance(error.__cause__, ks_exc.SSLError)
         self.assertEqual(
@@ -271,13 +410,13 @@ class KeystoneFailureTest(AetosClientTestBase):
             "keyfile and insecure", str(error))
 
     def test_tls_without_certificate_check(self):
-        self.network.post(aetos_fakes.TOKEN_URL, exc=tls_refusal(
-            'keystone.test', 'WRONG_VERSION_NUMBER'))
+        self.network.post(fakes.TOKEN_URL, exc=fakes.tls_refusal(
+            'keystone.test', 'WRONG_VERSION_NUMBER', verify_message=None))
         error = self.refused()
         self.assertIn('(WRONG_VERSION_NUMBER)', str(error))
 
     def test_not_a_keystone_answer(self):
-        self.network.post(aetos_fakes.TOKEN_URL, status_code=201,
+        self.network.post(fakes.TOKEN_URL, status_code=201,
                           text='<html>It works!</html>',
                           headers={'X-Subject-Token': 'x'})
         error = self.refused()
@@ -287,22 +426,41 @@ class KeystoneFailureTest(AetosClientTestBase):
             'failed (InvalidResponse): check the [collector_aetos] auth '
             'options', str(error))
 
-    def test_no_token(self):
-        # A plugin that gives no token, as http_basic without a user.
+    def test_token_for_no_project(self):
+        # Keystone's answer to credentials without a project: a token for
+        # no project, without catalog.
+        self.network.post(fakes.TOKEN_URL, status_code=201,
+                          json=ks_fixture.V3Token(user_name='cloudkitty'),
+                          headers={'X-Subject-Token': fakes.TOKEN_ID})
+        error = self.refused()
+        self.assertEqual(
+            'Keystone at http://keystone.test:5000/v3 gave no project-scoped '
+            'token for the [collector_aetos] credentials: set project_id, or '
+            'project_name with project_domain_name or project_domain_id',
+            str(error))
+
+    def test_plugin_without_token(self):
+        # A plugin that gives no token at all, as http_basic.
         error = self.refused(self.client(
             auth=http_basic.HTTPBasicAuth(endpoint=AETOS)), auth_url=None)
+        self.assertIn('[collector_aetos]', str(error))
+
+    def test_no_aetos_in_the_catalog(self):
+        self.network.post(fakes.TOKEN_URL,
+                          **fakes.token_answer(with_aetos=False))
+        error = self.refused()
         self.assertEqual(
-            'Keystone at None gave no token: check the [collector_aetos] '
-            'auth options', str(error))
+            "No 'metric-storage' endpoint with interface 'public' in any "
+            "region in the Keystone catalog: register Aetos there or fix "
+            "[collector_aetos] interface and region_name", str(error))
 
 
 class AetosUnreachableTest(AetosClientTestBase):
     """Step two: the token came, Aetos did not answer."""
 
-    def unreachable(self, exc, **settings):
+    def unreachable(self, exc, kind=errors.UnreachableError, **settings):
         self.network.get(AETOS_QUERY, exc=exc)
-        error = self.assertRaises(errors.UnreachableError,
-                                  self.client(**settings).get_instant,
+        error = self.assertRaises(kind, self.client(**settings).get_instant,
                                   QUERY)
         self.assertEqual(AETOS, error.url)
         self.assertEqual(1, len(self.token_requests()))
@@ -321,24 +479,29 @@ class AetosUnreachableTest(AetosClientTestBase):
         error = self.unreachable(requests.exceptions.ConnectTimeout,
                                  timeout=45)
         self.assertIsInstance(error.__cause__, ks_exc.ConnectTimeout)
-        self.assertIn('45 s', str(error))
-
-    def test_read_timeout_names_the_session_timeout(self):
-        error = self.unreachable(requests.exceptions.ReadTimeout)
         self.assertEqual(
-            'Aetos at http://aetos.test/metric-storage did not answer within '
-            '30 s: check the load of Aetos and Prometheus or raise '
+            'Aetos at http://aetos.test/metric-storage could not be '
+            'connected to within 45 s: check that Aetos is running or raise '
             '[collector_aetos] timeout', str(error))
 
-    def test_timeout_without_session_timeout(self):
-        error = self.unreachable(requests.exceptions.ReadTimeout,
+    def test_connect_timeout_without_session_timeout(self):
+        error = self.unreachable(requests.exceptions.ConnectTimeout,
                                  timeout=None)
-        self.assertNotIn('None', str(error))
+        self.assertIn('connected to in time', str(error))
+
+    def test_read_timeout_is_too_slow(self):
+        error = self.unreachable(requests.exceptions.ReadTimeout,
+                                 errors.AnswerTooSlow)
+        self.assertEqual(30, error.limit)
+        self.assertEqual(
+            'Aetos at http://aetos.test/metric-storage did not start its '
+            'answer within 30 s: make the query lighter or raise '
+            '[collector_aetos] timeout', str(error))
 
     def test_tls(self):
-        error = self.unreachable(tls_refusal(
-            'aetos.test', 'CERTIFICATE_VERIFY_FAILED',
-            'self-signed certificate in certificate chain'))
+        error = self.unreachable(fakes.tls_refusal(
+            'aetos.test',
+            verify_message='self-signed certificate in certificate chain'))
         self.assertIsInstance(error.__cause__, ks_exc.SSLError)
         self.assertIn('(self-signed certificate in certificate chain)',
                       str(error))
@@ -351,12 +514,12 @@ class NestedURLTest(AetosClientTestBase):
     def test_keystone_under_the_url_of_aetos(self):
         keystone = 'http://cloud.test/identity/v3'
         self.network.post(keystone + '/auth/tokens', [
-            token_answer(),
+            fakes.token_answer(aetos_url='http://cloud.test'),
             {'status_code': 401, 'json': {'error': {
                 'code': 401, 'message': 'The password is expired.'}}}])
         self.network.get('http://cloud.test/api/v1/query', status_code=401,
                          text='Token revoked')
-        client = self.client('http://cloud.test', auth_url=keystone)
+        client = self.client(auth_url=keystone)
         error = self.assertRaises(errors.KeystoneError, client.get_instant,
                                   QUERY)
         self.assertEqual(keystone, error.url)
@@ -366,7 +529,7 @@ class NestedURLTest(AetosClientTestBase):
         keystone = 'http://cloud.test/identity/v3'
         self.network.post(keystone + '/auth/tokens',
                           exc=requests.exceptions.ConnectionError)
-        client = self.client('http://cloud.test', auth_url=keystone)
+        client = self.client(auth_url=keystone)
         error = self.assertRaises(errors.KeystoneError, client.get_instant,
                                   QUERY)
         self.assertEqual(keystone, error.url)
@@ -374,11 +537,11 @@ class NestedURLTest(AetosClientTestBase):
     def test_aetos_under_the_url_of_keystone(self):
         # keystoneauth's v3 plugins add the version to a bare root.
         self.network.post('http://cloud.test/v3/auth/tokens',
-                          **token_answer())
+                          **fakes.token_answer(
+                              aetos_url='http://cloud.test/metric'))
         self.network.get('http://cloud.test/metric/api/v1/query',
                          status_code=502, text='Bad Gateway')
-        client = self.client('http://cloud.test/metric',
-                             auth_url='http://cloud.test')
+        client = self.client(auth_url='http://cloud.test')
         error = self.assertRaises(errors.HTTPError, client.get_instant,
                                   QUERY)
         self.assertEqual(('http://cloud.test/metric', 502, 'Bad Gateway'),
@@ -386,11 +549,11 @@ class NestedURLTest(AetosClientTestBase):
 
     def test_aetos_under_the_url_of_keystone_unreachable(self):
         self.network.post('http://cloud.test/v3/auth/tokens',
-                          **token_answer())
+                          **fakes.token_answer(
+                              aetos_url='http://cloud.test/metric'))
         self.network.get('http://cloud.test/metric/api/v1/query',
                          exc=requests.exceptions.ConnectionError)
-        client = self.client('http://cloud.test/metric',
-                             auth_url='http://cloud.test')
+        client = self.client(auth_url='http://cloud.test')
         error = self.assertRaises(errors.UnreachableError,
                                   client.get_instant, QUERY)
         self.assertEqual('http://cloud.test/metric', error.url)

@@ -10,11 +10,11 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 #
-"""Options of an Aetos group and what connect() makes of them."""
+"""Options of an Aetos group and the client() that they describe."""
+import time
+
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import fixture as ks_fixture
-from keystoneauth1 import loading as ks_loading
-from keystoneauth1 import session as ks_session
 from oslo_config import cfg
 import requests
 from requests import adapters as requests_adapters
@@ -22,9 +22,10 @@ from requests import adapters as requests_adapters
 from cloudkitty.collector import aetos
 from cloudkitty.common import aetos_client
 from cloudkitty.common import aetos_setup
+from cloudkitty.common import prometheus_client_base
 from cloudkitty.common import prometheus_errors
 from cloudkitty import tests
-from cloudkitty.tests.collectors import aetos_fakes
+from cloudkitty.tests.collectors import aetos_fakes as fakes
 
 GROUP = aetos.COLLECTOR_AETOS_OPTS
 QUERY = 'vector(1)'
@@ -42,6 +43,12 @@ class OptionsTest(tests.TestCase):
         self.assertIsNone(group.auth_type)
         for name in aetos_setup.RETRY_OPTION_NAMES:
             self.assertIsNone(group[name], name)
+        self.assertEqual(['admin', 'service'], group.all_projects_roles)
+        self.assertEqual(300, group.auth_retry_interval)
+        self.assertEqual(prometheus_client_base.ANSWER_TIMEOUT,
+                         group.answer_timeout)
+        self.assertEqual(prometheus_client_base.MAX_ANSWER_SIZE,
+                         group.max_answer_size)
 
     def test_interface_choices(self):
         for interface in ('internal', 'public', 'admin'):
@@ -59,7 +66,9 @@ class OptionsTest(tests.TestCase):
         for name in (('interface', 'region_name', 'cafile', 'certfile',
                       'keyfile', 'insecure', 'timeout', 'auth_type',
                       'auth_section', 'auth_url', 'username', 'password',
-                      'project_name') + aetos_setup.RETRY_OPTION_NAMES):
+                      'project_name', 'all_projects_roles',
+                      'auth_retry_interval', 'answer_timeout',
+                      'max_answer_size') + aetos_setup.RETRY_OPTION_NAMES):
             self.assertIn(name, by_name)
         self.assertEqual(60, by_name['timeout'].default)
         self.assertTrue(by_name['password'].secret)
@@ -87,41 +96,50 @@ class OptionsTest(tests.TestCase):
                                             conf.two.interface))
 
 
-class ConnectTest(tests.TestCase):
-    """connect() against a fake Keystone with Aetos in its catalog."""
+class ClientTest(tests.TestCase):
+    """client() against a fake Keystone with Aetos in its catalog."""
 
     def setUp(self):
-        super(ConnectTest, self).setUp()
-        self.network = aetos_fakes.use_fake_network(self)
+        super(ClientTest, self).setUp()
+        self.network = fakes.use_fake_network(self)
+        self.network.get(fakes.AETOS_QUERY_URL, json=fakes.vector([]))
 
-    def _answer_token(self, **answer):
-        """Replace the fake Keystone's answer to token requests."""
-        answer.setdefault('headers', {'X-Subject-Token': aetos_fakes.TOKEN_ID})
-        answer.setdefault('status_code', 201)
-        self.network.post(aetos_fakes.TOKEN_URL, **answer)
+    def _client(self, pool_size=1, **settings):
+        fakes.configure_keystone(self, **settings)
+        return aetos_setup.client(self.conf, GROUP, pool_size=pool_size)
 
-    def _connect(self, pool_size=1, **settings):
-        aetos_fakes.configure_keystone(self, **settings)
-        return aetos_setup.connect(self.conf, GROUP, pool_size=pool_size)
+    def _queried(self, **settings):
+        """The Aetos URL a client with ``settings`` sends its query to."""
+        for url in (fakes.AETOS_INTERNAL, fakes.AETOS_REGION_TWO):
+            self.network.get(url + '/api/v1/query', json=fakes.vector([]))
+        client = self._client(**settings)
+        client.get_instant(QUERY)
+        return client.url
 
-    def _refused(self, **settings):
-        return self.assertRaises(aetos_setup.AetosSetupError, self._connect,
-                                 **settings)
+    def _refused(self, kind=prometheus_errors.KeystoneError, **settings):
+        """The error of the first query; nothing reached Aetos."""
+        client = self._client(**settings)
+        error = self.assertRaises(kind, client.get_instant, QUERY)
+        self.assertEqual([], fakes.aetos_queries(self.network))
+        return error
+
+    def test_nothing_asked_at_construction(self):
+        client = self._client()
+        self.assertIsInstance(client, aetos_client.AetosClient)
+        self.assertEqual((GROUP, ''), (client.group, client.url))
+        self.assertEqual([], self.network.request_history)
 
     def test_public_endpoint_by_default(self):
-        client = self._connect()
-        self.assertIsInstance(client, aetos_client.AetosClient)
-        self.assertEqual(aetos_fakes.AETOS_PUBLIC, client.url)
-        self.assertEqual(GROUP, client.group)
-        self.assertEqual(1, len(aetos_fakes.token_requests(self.network)))
+        self.assertEqual(fakes.AETOS_PUBLIC, self._queried())
+        self.assertEqual(1, len(fakes.token_requests(self.network)))
 
     def test_internal_endpoint(self):
-        self.assertEqual(aetos_fakes.AETOS_INTERNAL,
-                         self._connect(interface='internal').url)
+        self.assertEqual(fakes.AETOS_INTERNAL,
+                         self._queried(interface='internal'))
 
     def test_region_endpoint(self):
-        self.assertEqual(aetos_fakes.AETOS_REGION_TWO,
-                         self._connect(region_name='RegionTwo').url)
+        self.assertEqual(fakes.AETOS_REGION_TWO,
+                         self._queried(region_name='RegionTwo'))
 
     def test_no_endpoint_for_region(self):
         error = self._refused(region_name='RegionThree')
@@ -136,21 +154,13 @@ class ConnectTest(tests.TestCase):
                      'any region', '[%s]' % GROUP):
             self.assertIn(fact, message)
 
-    def test_no_aetos_in_catalog(self):
-        self._answer_token(json=aetos_fakes.token_body(with_aetos=False))
-        message = str(self._refused())
-        for fact in (aetos_setup.SERVICE_TYPE, "interface 'public'",
-                     'any region', '[%s]' % GROUP):
-            self.assertIn(fact, message)
-
     def _keystone_fails(self, **answer):
-        self.network.post(aetos_fakes.TOKEN_URL, **answer)
+        self.network.post(fakes.TOKEN_URL, **answer)
         error = self._refused()
         message = str(error)
-        self.assertIn('Keystone at %s' % aetos_fakes.KEYSTONE_URL, message)
+        self.assertIn('Keystone at %s' % fakes.KEYSTONE_URL, message)
         self.assertIn('[%s]' % GROUP, message)
-        self.assertNotIn(aetos_fakes.PASSWORD, message)
-        self.assertEqual([], aetos_fakes.aetos_queries(self.network))
+        self.assertNotIn(fakes.PASSWORD, message)
         return error
 
     def test_keystone_refuses_credentials(self):
@@ -166,90 +176,106 @@ class ConnectTest(tests.TestCase):
         self.assertIsInstance(error.__cause__, ks_exc.ConnectFailure)
 
     def test_keystone_tls_failure(self):
-        error = self._keystone_fails(
-            exc=aetos_fakes.tls_failure('keystone.test'))
+        error = self._keystone_fails(exc=fakes.tls_refusal('keystone.test'))
         self.assertIsInstance(error.__cause__, ks_exc.SSLError)
         self.assertIn('self-signed certificate', str(error))
 
     def test_credentials_without_project(self):
-        # Keystone's answer to credentials without a project: a token for
-        # no project, without catalog.
-        self._answer_token(json=ks_fixture.V3Token(user_name='cloudkitty'))
+        self.network.post(fakes.TOKEN_URL, status_code=201,
+                          json=ks_fixture.V3Token(user_name='cloudkitty'),
+                          headers={'X-Subject-Token': fakes.TOKEN_ID})
         error = self._refused(project_name=None, project_domain_id=None)
-        self.assertEqual(
-            'The [collector_aetos] credentials are not project-scoped '
-            '(Keystone at http://keystone.test:5000/v3 gave a token for no '
-            'project): set project_id, or project_name with '
-            'project_domain_name or project_domain_id', str(error))
-        [token_request] = aetos_fakes.token_requests(self.network)
+        self.assertIn('gave no project-scoped token', str(error))
+        [token_request] = fakes.token_requests(self.network)
         self.assertNotIn('scope', token_request.json()['auth'])
 
     def test_no_auth_type(self):
-        error = self._refused(auth_type=None)
+        error = self.assertRaises(prometheus_errors.ConfigurationError,
+                                  self._client, auth_type=None)
         self.assertEqual('[collector_aetos] auth_type is not set: Aetos '
                          'needs Keystone credentials', str(error))
         self.assertEqual([], self.network.request_history)
 
+    def test_auth_options_that_cannot_load(self):
+        error = self.assertRaises(prometheus_errors.ConfigurationError,
+                                  self._client, auth_type='no-such-plugin')
+        self.assertEqual(
+            'The [collector_aetos] auth options cannot be loaded '
+            '(NoMatchingPlugin): check auth_type and the options it needs',
+            str(error))
+        self.assertEqual([], self.network.request_history)
+
     def test_session_settings_reach_requests(self):
-        client = self._connect(timeout=7, insecure=True)
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([]))
-        client.get_instant(QUERY)
-        [token_request] = aetos_fakes.token_requests(self.network)
+        self._client(timeout=7, insecure=True).get_instant(QUERY)
+        [token_request] = fakes.token_requests(self.network)
         for sent in (token_request, self.network.last_request):
             self.assertEqual(7, sent.timeout)
             self.assertFalse(sent.verify)
 
     def test_default_timeout_and_cafile_reach_requests(self):
-        client = self._connect(cafile='/etc/ssl/aetos-ca.pem')
-        self.network.get(aetos_fakes.AETOS_QUERY_URL,
-                         json=aetos_fakes.vector([]))
-        client.get_instant(QUERY)
+        self._client(cafile='/etc/ssl/aetos-ca.pem').get_instant(QUERY)
         self.assertEqual(60, self.network.last_request.timeout)
         self.assertEqual('/etc/ssl/aetos-ca.pem',
                          self.network.last_request.verify)
 
+    def test_answer_bounds_reach_the_client(self):
+        client = self._client(answer_timeout=15, max_answer_size=4096)
+        self.assertEqual((15, 4096), (client.answer_timeout,
+                                      client.max_answer_size))
+
+    def test_all_projects_roles_option(self):
+        self.network.post(fakes.TOKEN_URL,
+                          **fakes.token_answer(roles=('telemetry',)))
+        self._refused(prometheus_errors.RoleTooWeak)
+        self.network.reset_mock()
+        self._client(all_projects_roles=['telemetry']).get_instant(QUERY)
+        self.assertEqual(1, len(fakes.aetos_queries(self.network)))
+
+    def test_auth_retry_interval_option(self):
+        # The smallest interval the option allows, on the real clock.
+        self.network.post(fakes.TOKEN_URL, [
+            {'status_code': 401}, fakes.token_answer()])
+        client = self._client(auth_retry_interval=1)
+        for _ in range(2):
+            self.assertRaises(prometheus_errors.KeystoneError,
+                              client.get_instant, QUERY)
+        self.assertEqual(1, len(fakes.token_requests(self.network)))
+        time.sleep(1.05)
+        client.get_instant(QUERY)
+        self.assertEqual(2, len(fakes.token_requests(self.network)))
+
     def test_retry_options_reach_the_adapter(self):
         # keystoneauth takes a delay of 0 for "unset" (backing off from
         # 0.5 s): a small one keeps the test fast.
-        client = self._connect(connect_retries=1, connect_retry_delay=0.01,
-                               status_code_retries=1,
-                               status_code_retry_delay=0.01)
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, [
+        client = self._client(connect_retries=1, connect_retry_delay=0.01,
+                              status_code_retries=1,
+                              status_code_retry_delay=0.01)
+        self.network.get(fakes.AETOS_QUERY_URL, [
             {'exc': requests.exceptions.ConnectionError},
             {'status_code': 503, 'text': 'busy'},
-            {'json': aetos_fakes.vector([])}])
-        self.assertEqual(aetos_fakes.vector([]), client.get_instant(QUERY))
-        self.assertEqual(3, len(aetos_fakes.aetos_queries(self.network)))
+            {'json': fakes.vector([])}])
+        self.assertEqual(fakes.vector([]), client.get_instant(QUERY))
+        self.assertEqual(3, len(fakes.aetos_queries(self.network)))
 
     def test_no_retry_by_default(self):
-        client = self._connect()
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, [
+        client = self._client()
+        self.network.get(fakes.AETOS_QUERY_URL, [
             {'status_code': 503, 'text': 'busy'},
-            {'json': aetos_fakes.vector([])}])
+            {'json': fakes.vector([])}])
         error = self.assertRaises(prometheus_errors.HTTPError,
                                   client.get_instant, QUERY)
         self.assertEqual(503, error.status)
-        self.assertEqual(1, len(aetos_fakes.aetos_queries(self.network)))
-
-    def _pool_sizes(self, client):
-        http = client.session.session
-        sizes = set()
-        for scheme in ('http://', 'https://'):
-            adapter = http.adapters[scheme]
-            # keystoneauth's adapter, for its TCP keep-alive settings.
-            self.assertIsInstance(adapter, ks_session.TCPKeepAliveAdapter)
-            sizes.add(adapter.poolmanager.connection_pool_kw['maxsize'])
-        return sizes
+        self.assertEqual(1, len(fakes.aetos_queries(self.network)))
 
     def test_pool_size(self):
-        self.assertEqual({40}, self._pool_sizes(self._connect(pool_size=40)))
+        self.assertEqual({40}, fakes.pool_sizes(
+            self._client(pool_size=40).session.session))
 
     def test_pool_never_below_requests_default(self):
         floor = requests_adapters.DEFAULT_POOLSIZE
         for pool_size in (1, 2, floor - 1):
-            self.assertEqual({floor}, self._pool_sizes(
-                self._connect(pool_size=pool_size)))
+            self.assertEqual({floor}, fakes.pool_sizes(
+                self._client(pool_size=pool_size).session.session))
 
 
 class OtherGroupTest(tests.TestCase):
@@ -259,74 +285,62 @@ class OtherGroupTest(tests.TestCase):
 
     def setUp(self):
         super(OtherGroupTest, self).setUp()
-        self.auth.stop()
-        self.session.stop()
-        self.network = aetos_fakes.use_fake_network(self)
-        self.other = cfg.ConfigOpts()
-        aetos_setup.register_opts(self.other, self.OTHER)
-        self.other(args=[], default_config_files=[])
-        # What keystoneauth registers once auth_type is known.
-        self.other.register_opts(
-            ks_loading.get_auth_plugin_conf_options('v3password'),
-            group=self.OTHER)
-        for name, value in (('auth_type', 'v3password'),
-                            ('auth_url', aetos_fakes.KEYSTONE_URL),
-                            ('username', 'cloudkitty'),
-                            ('password', aetos_fakes.PASSWORD),
-                            ('user_domain_id', 'default'),
-                            ('project_name', 'service'),
-                            ('project_domain_id', 'default'),
-                            ('interface', 'internal')):
-            self.other.set_override(name, value, self.OTHER)
+        self.network = fakes.use_fake_network(self)
+        aetos_setup.register_opts(self.conf, self.OTHER)
+        fakes.configure_keystone(self, self.OTHER, interface='internal')
 
-    def test_connect_reads_its_group(self):
-        client = aetos_setup.connect(self.other, self.OTHER)
-        self.assertEqual(aetos_fakes.AETOS_INTERNAL, client.url)
+    def test_client_reads_its_group(self):
+        url = fakes.AETOS_INTERNAL + '/api/v1/query'
+        self.network.get(url, json=fakes.vector([]))
+        client = aetos_setup.client(self.conf, self.OTHER)
+        client.get_instant(QUERY)
+        self.assertEqual(fakes.AETOS_INTERNAL, client.url)
         self.assertEqual(self.OTHER, client.group)
         self.assertEqual('public', self.conf[GROUP].interface)
 
     def test_errors_name_the_group(self):
-        self.other.set_override('region_name', 'RegionThree', self.OTHER)
-        error = self.assertRaises(aetos_setup.AetosSetupError,
-                                  aetos_setup.connect, self.other, self.OTHER)
+        self.conf.set_override('region_name', 'RegionThree', self.OTHER)
+        client = aetos_setup.client(self.conf, self.OTHER)
+        error = self.assertRaises(prometheus_errors.KeystoneError,
+                                  client.get_instant, QUERY)
         self.assertIn('[%s] interface' % self.OTHER, str(error))
         self.assertNotIn(GROUP, str(error))
 
 
-class OneProjectWarningTest(tests.TestCase):
-    """Aetos narrows the queries of a user without an all-projects role."""
+class UnprotectedWarningTest(tests.TestCase):
+    """What leaves the way to Aetos open is said at the first query."""
 
     def setUp(self):
-        super(OneProjectWarningTest, self).setUp()
-        self.logs = aetos_fakes.hear_warnings(self, aetos_setup)
-        self.network = aetos_fakes.use_fake_network(self)
-        aetos_fakes.configure_keystone(self)
+        super(UnprotectedWarningTest, self).setUp()
+        self.logs = fakes.hear(self, prometheus_client_base)
+        self.network = fakes.use_fake_network(self)
+        for url in (fakes.AETOS_QUERY_URL,
+                    fakes.AETOS_REGION_TWO + '/api/v1/query'):
+            self.network.get(url, json=fakes.vector([]))
 
-    def _warnings(self, roles):
-        """The warnings of one start-up whose token carries ``roles``."""
-        before = len(aetos_fakes.warning_lines(self.logs))
-        self.network.post(aetos_fakes.TOKEN_URL,
-                          json=aetos_fakes.token_body(roles),
-                          headers={'X-Subject-Token': aetos_fakes.TOKEN_ID},
-                          status_code=201)
-        aetos_setup.connect(self.conf, GROUP)
-        return aetos_fakes.warning_lines(self.logs)[before:]
+    def _warnings(self, **settings):
+        fakes.configure_keystone(self, **settings)
+        client = aetos_setup.client(self.conf, GROUP)
+        self.assertEqual([], fakes.log_lines(self.logs))
+        for _ in range(2):
+            client.get_instant(QUERY)
+        return fakes.log_lines(self.logs)
 
-    def test_member_and_reader(self):
+    def test_plain_http(self):
         self.assertEqual([
-            'WARNING cloudkitty.common.aetos_setup The [collector_aetos] '
-            'user has neither the admin nor the service role on its project '
-            '(its roles: member, reader). Aetos will narrow every query to '
-            "that user's own project, so all other projects would look "
-            'idle. Give the user the service (or admin) role on its project '
-            '(Aetos policy telemetry:query:all_projects).'],
-            self._warnings(('reader', 'member')))
+            'WARNING cloudkitty.common.prometheus_client_base Aetos at '
+            'http://aetos.test/metric-storage is reached over plain HTTP: '
+            'credentials and usage cross the network unencrypted; use '
+            'https'], self._warnings())
 
-    def test_no_role(self):
-        [warning] = self._warnings(())
-        self.assertIn('(its roles: none)', warning)
+    def test_insecure(self):
+        self.assertEqual([
+            'WARNING cloudkitty.common.prometheus_client_base Aetos at '
+            'https://aetos.region-two.test: its TLS certificate is not '
+            'verified ([collector_aetos] insecure is true), so anyone on '
+            'the way can read the credentials and the answers: set the CA '
+            'bundle in [collector_aetos] cafile instead'],
+            self._warnings(region_name='RegionTwo', insecure=True))
 
-    def test_admin_and_service_see_every_project(self):
-        for roles in (('admin', 'member', 'reader'), ('service',),
-                      ('Admin',), ('SERVICE', 'reader')):
-            self.assertEqual([], self._warnings(roles), roles)
+    def test_https_verified(self):
+        self.assertEqual([], self._warnings(region_name='RegionTwo'))

@@ -347,7 +347,7 @@ class TimeRefusedTest(tests.TestCase):
 
     def setUp(self):
         super(TimeRefusedTest, self).setUp()
-        self.logs = aetos_fakes.hear_warnings(self, prometheus_base)
+        self.logs = aetos_fakes.hear(self, prometheus_base)
         self.network = aetos_fakes.use_fake_network(self)
         self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
                                'collector_prometheus')
@@ -363,7 +363,7 @@ class TimeRefusedTest(tests.TestCase):
         collector = _collector(prometheus.PrometheusCollector, 'up',
                                {'unit': 'u', 'extra_args': {
                                    'query_prefix': 'time() -'}})
-        self.assertEqual([], aetos_fakes.warning_lines(self.logs))
+        self.assertEqual([], aetos_fakes.log_lines(self.logs))
         for _ in range(2):
             error = self.assertRaises(
                 collect_exc.CollectError, collector.fetch_all, 'up',

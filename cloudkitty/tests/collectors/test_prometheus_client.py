@@ -23,7 +23,7 @@ from cloudkitty.common import prometheus_client_base
 from cloudkitty.common import prometheus_errors as errors
 from cloudkitty.fetcher import prometheus as prometheus_fetcher
 from cloudkitty import tests
-from cloudkitty.tests.collectors import loopback
+from cloudkitty.tests.collectors import aetos_fakes as fakes
 
 URL = 'http://prometheus.test:9090/api/v1'
 QUERY_URL = URL + '/query'
@@ -143,7 +143,7 @@ class PrometheusClientTest(tests.TestCase):
         self.assertEqual('', fetcher._conn.url)
 
 
-class _CountingHandler(loopback.Handler):
+class _CountingHandler(fakes.Handler):
     """Answer BODY over HTTP/1.1 keep-alive, counting connections."""
 
     protocol_version = 'HTTP/1.1'
@@ -164,7 +164,7 @@ class KeepAliveTest(tests.TestCase):
 
     def setUp(self):
         super(KeepAliveTest, self).setUp()
-        self.server, self.url = loopback.serve(self, _CountingHandler)
+        self.server, self.url = fakes.serve(self, _CountingHandler)
         self.server.lock = threading.Lock()
         self.server.connections = 0
         self.server.delay = 0

@@ -25,7 +25,7 @@ from cloudkitty.common import prometheus_client
 from cloudkitty.common import prometheus_client_base
 from cloudkitty.common import prometheus_errors as errors
 from cloudkitty import tests
-from cloudkitty.tests.collectors import loopback
+from cloudkitty.tests.collectors import aetos_fakes as fakes
 
 URL = 'http://prometheus.test:9090/api/v1'
 QUERY_URL = URL + '/query'
@@ -236,7 +236,7 @@ class ConcurrentRefusalTest(tests.TestCase):
         barrier = threading.Barrier(self.THREADS, timeout=20)
         seen = self.seen
 
-        class Handler(loopback.Handler):
+        class Handler(fakes.Handler):
             def do_GET(self):
                 seen.append(dict(parse.parse_qsl(
                     parse.urlsplit(self.path).query)))
@@ -244,7 +244,7 @@ class ConcurrentRefusalTest(tests.TestCase):
                 barrier.wait()
                 self.send_json(400, UNKNOWN_TIME)
 
-        _server, self.url = loopback.serve(self, Handler)
+        _server, self.url = fakes.serve(self, Handler)
 
     def test_one_flip_one_warning(self):
         client = prometheus_client.PrometheusClient(self.url, timeout=30)
