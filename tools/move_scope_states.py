@@ -30,6 +30,7 @@ used at all.
 """
 
 import argparse
+import os
 import sys
 
 from keystoneauth1 import adapter as ks_adapter
@@ -38,6 +39,8 @@ from keystoneauth1 import loading as ks_loading
 
 # GET /v2/scope answers at most this many states per request.
 PAGE = 100
+# What the scope state API answers, with HTTP 404, past the last state.
+NO_STATE = 'No resource found'
 # Passes over the states still under the old names: the API sorts nothing,
 # so a page may move under the next one while states are renamed.
 MAX_PASSES = 5
@@ -74,9 +77,16 @@ def list_states(api, collector=None, fetcher=None):
     while True:
         params['offset'] = offset
         resp = api.get('/v2/scope', params=params, raise_exc=False)
-        # 404: no state at this offset, so the previous page was the last.
-        if resp.status_code == 404:
+        # The API's own 404: no state at this offset, so the previous
+        # page was the last. Any other 404 means there is no such route.
+        if resp.status_code == 404 and NO_STATE in resp.text:
             return states
+        if resp.status_code == 404:
+            raise ApiError(
+                'listing scope states: cloudkitty-api has no /v2/scope: '
+                'it serves its v2 API only with [storage] version = 2 '
+                '(with storage version 1, rename the states in the '
+                'database instead)')
         if resp.status_code != 200:
             raise ApiError(_explain(resp, 'listing scope states'))
         page = resp.json()['results']
@@ -145,10 +155,14 @@ def parse_args(argv):
     parser.add_argument('--to-fetcher')
     parser.add_argument('--dry-run', action='store_true',
                         help='list what would move, change nothing')
-    parser.add_argument('--os-interface', default='public',
-                        help='catalog interface of cloudkitty-api')
+    parser.add_argument('--os-interface',
+                        default=os.environ.get('OS_INTERFACE', 'public'),
+                        help='catalog interface of cloudkitty-api '
+                             '(env OS_INTERFACE)')
     parser.add_argument('--os-region-name',
-                        help='catalog region of cloudkitty-api')
+                        default=os.environ.get('OS_REGION_NAME'),
+                        help='catalog region of cloudkitty-api '
+                             '(env OS_REGION_NAME)')
     parser.add_argument('--endpoint',
                         help='URL of cloudkitty-api, instead of the '
                              'catalog entry of the rating service')
