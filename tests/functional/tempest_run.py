@@ -173,16 +173,16 @@ class Processor(object):
         path = process.find_program('cloudkitty-processor')
         self.log_path = os.path.join(workdir, 'cloudkitty-processor.log')
         # No readiness URL: the processor serves nothing.
-        self.service = process.Service(
+        self.child = process.ChildProcess(
             'cloudkitty-processor', [path, '--config-file', conf],
             self.log_path, None, env=process.clean_env(), cwd=workdir)
 
     def start(self):
-        self.service.spawn()
+        self.child.spawn()
 
     @property
     def running(self):
-        return self.service.running
+        return self.child.running
 
     def errors(self):
         """Lines the processor logged at ERROR level or above."""
@@ -194,7 +194,7 @@ class Processor(object):
             return []
 
     def stop(self):
-        self.service.stop(PROCESSOR_STOP_TIMEOUT)
+        self.child.stop(PROCESSOR_STOP_TIMEOUT)
 
 
 class TempestRun(object):

@@ -104,8 +104,8 @@ class AetosAndPrometheusDownTest(base.FaultTestBase):
         ours = self._collector(connect_retries=10, connect_retry_delay=1)
         expected = self._fetch(ours)
         self._restart_in_cleanup('aetos')
-        aetos_service = self.stack.services['aetos']
-        starter = threading.Timer(0.5, aetos_service.spawn)
+        aetos_process = self.stack.processes['aetos']
+        starter = threading.Timer(0.5, aetos_process.spawn)
         self.addCleanup(starter.cancel)
         logs = base.RecordedLogs(logging.INFO).install()
         self.addCleanup(logs.uninstall)

@@ -26,7 +26,7 @@ THREADS = 4
 """Threads of each gunicorn worker: each keeps its client's connection."""
 
 
-class Aetos(process.Server):
+class Aetos(process.LocalService):
     """One Aetos; several may front the same or different Prometheus.
 
     :param venv: virtualenv holding aetos and gunicorn
@@ -84,17 +84,16 @@ class Aetos(process.Server):
         gunicorn_conf = config.write_gunicorn_conf(
             self.home, self.name, 'aetos.wsgi.api:application', self.port,
             self.workers, **extra)
-        self.service = process.Service(
+        self.child = process.ChildProcess(
             self.name, [os.path.join(self.venv, 'bin', 'gunicorn')],
             self.log_path, self.url + '/',
             env=config.gunicorn_env(gunicorn_conf, HOME=self.home),
             cwd=self.home, ssl_context=self.ssl_context)
-        self.service.url = self.url
-        self.service.spawn()
-        return self.service
+        self.child.spawn()
+        return self
 
     def start(self):
-        """Start Aetos and wait until it serves; return its ``Service``."""
+        """Start Aetos and wait until it serves; return it."""
         self.spawn()
-        self.service.wait_ready()
-        return self.service
+        self.child.wait_ready()
+        return self

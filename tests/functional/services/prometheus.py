@@ -26,7 +26,7 @@ PROMTOOL = os.environ.get('AETOS_STACK_PROMTOOL', '/usr/bin/promtool')
 BACKFILL_TIMEOUT = 300
 
 
-class Prometheus(process.Server):
+class Prometheus(process.LocalService):
     """Prometheus over the data of ``data.render()`` (OpenMetrics text).
 
     :param home: directory for its configuration, data and log
@@ -59,7 +59,7 @@ class Prometheus(process.Server):
         process.run([PROMTOOL, 'tsdb', 'create-blocks-from', 'openmetrics',
                      metrics, tsdb], self.promtool_log,
                     timeout=BACKFILL_TIMEOUT, cwd=self.home)
-        self.service = process.Service(
+        self.child = process.ChildProcess(
             'prometheus',
             [PROMETHEUS,
              '--config.file', conf,
@@ -69,7 +69,7 @@ class Prometheus(process.Server):
              '--web.listen-address', '%s:%s' % (process.HOST, self.port)],
             self.log_path, self.url + '/-/ready',
             env=process.clean_env(), cwd=self.home)
-        self.service.start()
+        self.child.start()
 
     def check_count(self, metric, at, expected):
         """Fail unless ``count(metric)`` at ``at`` is ``expected``.
