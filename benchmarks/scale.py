@@ -161,14 +161,14 @@ def aetos_log_lines(stack, offset, expected):
     """Instant queries Aetos logged after ``offset``."""
     if expected == 0:
         return 0
-    return len(base.aetos_queries(stack, offset, expected))
+    return len(stack.aetos.requests(offset, expected))
 
 
 def timed_run(stack, workdir, name, batching, period, scopes, expected,
               limit=None):
     """One timed collection of the period; returns its figures."""
     collector, counted = load(stack, workdir, name, batching)
-    offset = os.path.getsize(stack.logs['aetos'])
+    offset = stack.aetos.log_size()
     load_avg = os.getloadavg()[0]
     result = collect(collector, period, scopes, expected, limit)
     result.update(queries=counted.count, urls=list(counted.urls),

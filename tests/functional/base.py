@@ -18,8 +18,7 @@ that need a differently configured stack build their own.
 
 Also here: the one ``TestCase`` base of the functional tests (testtools),
 loading CloudKitty's collectors from a real cloudkitty.conf, recording
-logs, reading the queries Aetos received from its access log, and the base
-class of the fault tests. The services themselves are in
+logs, and the base class of the fault tests. The services themselves are in
 ``functional.services``, composed by ``functional.stack``.
 """
 
@@ -27,8 +26,6 @@ import logging
 import os
 import shutil
 import tempfile
-import time
-import urllib.parse
 
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
@@ -147,25 +144,6 @@ def metrics_conf(**extra_args):
         'metadata': ['flavor_name'],
         'extra_args': args,
     }}}
-
-
-def aetos_queries(stack, offset=0, expected=1, log='aetos'):
-    """Query strings of the instant queries Aetos logged after ``offset``.
-
-    gunicorn logs a request once it has answered it: wait up to a few
-    seconds for ``expected`` of them to show.
-
-    :returns: list of {parameter: value}, in the order received
-    """
-    deadline = time.monotonic() + 5
-    while True:
-        with open(stack.logs[log], errors='replace') as lines:
-            lines.seek(offset)
-            found = [line.split('"GET /api/v1/query?', 1)[1].split(' ', 1)[0]
-                     for line in lines if '"GET /api/v1/query?' in line]
-        if len(found) >= expected or time.monotonic() > deadline:
-            return [dict(urllib.parse.parse_qsl(query)) for query in found]
-        time.sleep(0.1)
 
 
 class RecordedLogs(logging.Handler):

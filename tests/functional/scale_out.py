@@ -27,7 +27,6 @@ import decimal
 import re
 import shutil
 import tempfile
-import urllib.parse
 
 import fixtures
 
@@ -165,7 +164,6 @@ Query = collections.namedtuple('Query', 'metric period scope status')
 scope it matches (None for a batch query over every scope) and the HTTP
 status Aetos answered."""
 
-_REQUEST = re.compile(r'"GET /api/v1/query\?(\S*) HTTP/[\d.]+" (\d{3}) ')
 _LOGGED = re.compile(r'Running PromQL query \[(.*)\] through the ')
 _SCOPE = re.compile(r'project_id="([^"]*)"')
 _PIN = re.compile(r'@ (\d+)')
@@ -180,14 +178,10 @@ def parse_query(promql, status=None):
                  scope.group(1) if scope else None, status)
 
 
-def read_queries(log_path, offset=0):
-    """Instant queries in a gunicorn access log, after ``offset``."""
-    with open(log_path, errors='replace') as lines:
-        lines.seek(offset)
-        found = [_REQUEST.search(line) for line in lines]
-    return [parse_query(dict(urllib.parse.parse_qsl(match.group(1)))
-                        .get('query', ''), int(match.group(2)))
-            for match in found if match]
+def read_queries(aetos_):
+    """Instant queries in an Aetos access log (``services.aetos``)."""
+    return [parse_query(request.params.get('query', ''), request.status)
+            for request in aetos_.requests()]
 
 
 def logged_queries(log_text):

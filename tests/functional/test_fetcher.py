@@ -37,7 +37,6 @@ import os
 import signal
 import tempfile
 import time
-import urllib.parse
 
 from oslo_config import cfg
 from stevedore import driver
@@ -71,30 +70,6 @@ _DB_NAMES = itertools.count()
 def last_sample(data):
     """Unix time of the newest planted sample."""
     return max(data.points(series)[-1][0] for series in planted.SERIES)
-
-
-def aetos_requests(stack, offset, answered):
-    """({parameter: value}, HTTP status) of each query Aetos logged.
-
-    gunicorn logs a request once answered: wait a few seconds for at
-    least ``answered`` of them with status 200.
-    """
-    deadline = time.monotonic() + 5
-    while True:
-        found = []
-        with open(stack.logs['aetos'], errors='replace') as lines:
-            lines.seek(offset)
-            for line in lines:
-                if '"GET /api/v1/query?' not in line:
-                    continue
-                request, _quote, after = line.partition(
-                    '"GET /api/v1/query?')[2].partition('"')
-                params = urllib.parse.parse_qsl(request.split(' ', 1)[0])
-                found.append((dict(params), int(after.split()[0])))
-        done = len([1 for _params, status in found if status == 200])
-        if done >= answered or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
 
 
 class PrometheusQueryLog(object):
@@ -221,13 +196,13 @@ class FetcherTestBase(base.TestCase):
 class AetosFetcherTest(FetcherTestBase):
 
     def test_exactly_the_planted_projects(self):
-        offset = os.path.getsize(self.stack.logs['aetos'])
+        offset = self.stack.aetos.log_size()
         fetcher = self.load_fetcher()
         found = self.discover(fetcher)
         self.assertEqual(self.planted, found)
         # Keystone holds other projects (admin, service), without usage.
         self.assertEqual(sorted(planted.PROJECTS), self.named(found))
-        [sent] = aetos_requests(self.stack, offset, 1)
+        [sent] = self.stack.aetos.requests(offset, 1, answered_only=True)
         self.assertEqual(({'query': fetcher.query}, 200), sent)
         self.figures('aetos fetcher, default window', [
             'query: %s' % fetcher.query,
@@ -321,7 +296,7 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
         query_log = PrometheusQueryLog(self.stack).start()
         self.addCleanup(query_log.stop)
         prometheus_offset = query_log.size()
-        aetos_offset = os.path.getsize(self.stack.logs['aetos'])
+        aetos_offset = self.stack.aetos.log_size()
 
         with processor_mod.Processor(env) as processor:
             processor.wait_for(self.last, PROCESSOR_TIMEOUT)
@@ -336,7 +311,8 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
             self.assertGreaterEqual(state, self.last, scope)
 
         ran = query_log.queries(prometheus_offset)
-        received = aetos_requests(self.stack, aetos_offset, len(ran))
+        received = self.stack.aetos.requests(aetos_offset, len(ran),
+                                             answered_only=True)
         forwarded = [params['query'] for params, status in received
                      if status == 200]
         # Every query Prometheus ran is one Aetos answered, once each.

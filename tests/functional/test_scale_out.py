@@ -273,7 +273,7 @@ class ScaleOutTest(base.TestCase):
     def test_two_processors_rate_every_scope_once(self):
         wall, logs = self._run_processors()
         report = self.env.report()
-        queries = scale_out.read_queries(self.aetos.log_path)
+        queries = scale_out.read_queries(self.aetos)
         logged = [query for text in logs.values()
                   for query in scale_out.logged_queries(text)]
         expected = self.data.expected_points()
