@@ -55,7 +55,6 @@ LOG = logging.getLogger(__name__)
 BASES = venv_mod.BASES
 base_name = venv_mod.base_name
 StackError = process.StackError
-PROMTOOL = prometheus.PROMTOOL
 
 REGION = 'RegionOne'
 SERVICE_PROJECT = 'service'

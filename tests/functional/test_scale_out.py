@@ -53,6 +53,7 @@ from functional.services import etcd
 from functional.services import mariadb as mariadb_mod
 from functional.services import process
 from functional.services import processor as processor_mod
+from functional.services import prometheus
 
 SCOPES = 200
 HOURS = 2
@@ -124,7 +125,7 @@ class ScaleOutTest(base.TestCase):
         # the last planted period due (half an hour ago), the next one is
         # not due for another half hour, whenever the test runs.
         now = int(time.time()) // scale_out.STEP * scale_out.STEP
-        self.data = scale_out.ScaleData(
+        self.data = scale_out.ScaleOutData(
             SCOPES, HOURS, now - (HOURS + 2) * scale_out.HOUR -
             scale_out.HOUR // 2)
         self.etcd = self._timed('etcd', self.useFixture, etcd.Etcd())
@@ -134,11 +135,10 @@ class ScaleOutTest(base.TestCase):
         # servers below: they are prepared meanwhile.
         with futures.ThreadPoolExecutor(1) as pool:
             env = pool.submit(self._timed, 'cloudkitty', self._env, region)
-            prometheus = self._timed('prometheus', self.useFixture,
-                                     scale_out.Prometheus(self.data))
+            prometheus_ = self._timed('prometheus', self._prometheus)
             self.aetos = self._timed(
                 'aetos', self.stack.start_extra_aetos, 'aetos-scale-' + token,
-                prometheus_port=prometheus.port)
+                prometheus_port=prometheus_.port)
             self.addCleanup(self.aetos.stop)
             endpoint = self.stack.add_endpoint(self.aetos.url, region)
             self.addCleanup(self.stack.remove_endpoint, endpoint, region)
@@ -152,6 +152,14 @@ class ScaleOutTest(base.TestCase):
             return func(*args, **kwargs)
         finally:
             self.timings[name] = time.monotonic() - started
+
+    def _prometheus(self):
+        """A Prometheus of its own serving the test's data only."""
+        server = prometheus.Prometheus(
+            self.useFixture(fixtures.TempDir()).path, self.data)
+        self.addCleanup(server.stop)
+        server.start()
+        return server
 
     def _env(self, region):
         mariadb = self.useFixture(mariadb_mod.MariaDB())
