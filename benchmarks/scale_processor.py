@@ -41,7 +41,6 @@ from functional import oracle
 from functional.services import cloudkitty_env
 from functional.services import mariadb as mariadb_mod
 from functional.services import process
-from functional.services import processor as processor_mod
 
 import scale_data
 
@@ -146,7 +145,7 @@ def _run_mode(stack, mariadb, data, size, batching, metrics_file, budget):
     try:
         offset = stack.aetos.log_size()
         load = os.getloadavg()[0]
-        with processor_mod.Processor(env, fail_fast=False) as processor:
+        with env.processor(fail_fast=False) as processor:
             done, wall = _wait(env, processor, data.period(size)[0], size,
                                budget)
         queries = len(stack.aetos.requests(offset, 1))

@@ -53,7 +53,6 @@ from functional.services import config
 from functional.services import httpclient
 from functional.services import mariadb as mariadb_mod
 from functional.services import process
-from functional.services import processor as processor_mod
 
 METRIC = fetcher_env.METRIC
 PERIOD = 3600
@@ -298,7 +297,7 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
         prometheus_offset = query_log.size()
         aetos_offset = self.stack.aetos.log_size()
 
-        with processor_mod.Processor(env) as processor:
+        with env.processor() as processor:
             processor.wait_for(self.last, PROCESSOR_TIMEOUT)
             wall = processor.elapsed()
         report = env.report()

@@ -44,7 +44,6 @@ from functional.services import cloudkitty_env
 from functional.services import config
 from functional.services import mariadb as mariadb_mod
 from functional.services import process
-from functional.services import processor as processor_mod
 
 PROCESSOR_TIMEOUT = 180
 LOG_LINES = 200
@@ -194,7 +193,7 @@ class ProcessorTest(base.TestCase):
         data must then be exactly the planted usage, each point once.
         """
         env = self.env('aetos')
-        processor = processor_mod.Processor(env)
+        processor = env.processor()
         self.addCleanup(processor.stop)
         self.addCleanup(self._ensure_aetos)
         processor.start()

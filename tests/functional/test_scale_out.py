@@ -87,30 +87,24 @@ def _holding(log):
                   if where > last_pass.get(worker, -1))
 
 
-class _Host(object):
-    """One processor's own configuration and log, as on a host of its own.
+def _host_processor(env, name):
+    """A processor with its own configuration and log, as on a host.
 
     Everything else (database, prices, scope states) is the environment's.
     """
-
-    def __init__(self, env, name):
-        self.env = env
-        self.name = name
-        self.scopes = env.scopes
-        self.dir = os.path.join(env.dir, name)
-        os.makedirs(self.dir)
-        self.log_file = os.path.join(self.dir, 'cloudkitty-processor.log')
-        self.conf = os.path.join(self.dir, 'cloudkitty.conf')
-        with open(env.conf) as source:
-            text = source.read()
-        text = text.replace('log_file = %s\n' % env.log_file,
-                            'log_file = %s\n' % self.log_file)
-        with open(self.conf, 'w') as out:
-            out.write(text.replace('[DEFAULT]\n',
-                                   '[DEFAULT]\nhost = %s\n' % name, 1))
-
-    def states(self):
-        return self.env.states()
+    workdir = os.path.join(env.dir, name)
+    os.makedirs(workdir)
+    log_file = os.path.join(workdir, 'cloudkitty-processor.log')
+    conf = os.path.join(workdir, 'cloudkitty.conf')
+    with open(env.conf) as source:
+        text = source.read()
+    text = text.replace('log_file = %s\n' % env.log_file,
+                        'log_file = %s\n' % log_file)
+    with open(conf, 'w') as out:
+        out.write(text.replace('[DEFAULT]\n',
+                               '[DEFAULT]\nhost = %s\n' % name, 1))
+    return processor_mod.Processor(conf, workdir, log_file, name=name,
+                                   states=env.states, scopes=env.scopes)
 
 
 class ScaleOutTest(base.TestCase):
@@ -200,7 +194,7 @@ class ScaleOutTest(base.TestCase):
     def _run_processors(self):
         """Run both processors until every scope is rated; their logs."""
         last = self.data.begin(HOURS - 1)
-        processors = [processor_mod.Processor(_Host(self.env, name))
+        processors = [_host_processor(self.env, name)
                       for name in PROCESSORS]
         for processor in processors:
             self.addCleanup(processor.stop)
@@ -229,7 +223,7 @@ class ScaleOutTest(base.TestCase):
         logs = {}
         for processor in processors:
             processor.stop()
-            logs[processor.env.name] = processor.log()
+            logs[processor.name] = processor.log()
         self.etcd_writes = self.etcd.revision() - revision
         return wall, logs
 
@@ -249,10 +243,10 @@ class ScaleOutTest(base.TestCase):
     def _check_alive(self, processor):
         if processor.proc.poll() is not None:
             self.fail('%s exited with status %s' % (
-                processor.env.name, processor.proc.returncode))
+                processor.name, processor.proc.returncode))
         errors = processor.errors()
         if errors:
-            self.fail('%s logged errors:\n%s' % (processor.env.name,
+            self.fail('%s logged errors:\n%s' % (processor.name,
                                                  '\n'.join(errors[:20])))
 
     def _shares(self, logs):

@@ -230,6 +230,12 @@ class CloudKittyEnv(fixtures.Fixture):
             point['end'] = config.parse_time(point['end'])
         return {'states': states, 'points': report['points']}
 
+    def processor(self, fail_fast=True):
+        """A ``processor.Processor`` (not started) of this environment."""
+        return processor_mod.Processor(
+            self.conf, self.dir, self.log_file, states=self.states,
+            scopes=self.scopes, fail_fast=fail_fast)
+
     def run_processor(self, until, timeout=300):
         """Run cloudkitty-processor until every scope is rated to ``until``.
 
@@ -237,7 +243,7 @@ class CloudKittyEnv(fixtures.Fixture):
         :returns: the processor's wall time in seconds, from its start
             until the last scope's state reached ``until``
         """
-        with processor_mod.Processor(self) as processor:
+        with self.processor() as processor:
             processor.wait_for(until, timeout)
             return processor.elapsed()
 
