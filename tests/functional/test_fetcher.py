@@ -29,7 +29,6 @@ The figures are attached to each test as ``figures`` and printed.
 """
 
 import collections
-import itertools
 import json
 import logging
 import math
@@ -40,7 +39,6 @@ import time
 
 from oslo_config import cfg
 from stevedore import driver
-from testtools import content
 
 from cloudkitty import orchestrator
 
@@ -51,19 +49,14 @@ from functional import oracle
 from functional.services import cloudkitty_env
 from functional.services import config
 from functional.services import httpclient
-from functional.services import mariadb as mariadb_mod
-from functional.services import process
 
 METRIC = fetcher_env.METRIC
-PERIOD = 3600
-PROCESSOR_TIMEOUT = 180
-LOG_LINES = 200
+PERIOD = base.PERIOD
+PROCESSOR_TIMEOUT = base.PROCESSOR_TIMEOUT
 # Prometheus' default lookback: what an instant query at "now" sees.
 INSTANT_LOOKBACK = planted.LOOKBACK
 # Seconds either side of the edge of the window.
 EDGE_MARGIN = 60
-
-_DB_NAMES = itertools.count()
 
 
 def last_sample(data):
@@ -144,7 +137,8 @@ class FetcherTestBase(base.TestCase):
 
     def setUp(self):
         super(FetcherTestBase, self).setUp()
-        self.addOnException(self._attach_stack_logs)
+        self.attach_on_failure(self.stack.logs,
+                               ('keystone', 'aetos', 'prometheus'))
         self.logs = base.RecordedLogs(logging.INFO).install()
         self.addCleanup(self.logs.uninstall)
 
@@ -158,16 +152,6 @@ class FetcherTestBase(base.TestCase):
                               for record in self.logs.records
                               if record.levelno >= logging.ERROR])
         return scopes
-
-    def _attach_stack_logs(self, exc_info):
-        for name in ('keystone', 'aetos', 'prometheus'):
-            self.addDetail('%s.log' % name, content.text_content(
-                process.tail(self.stack.logs[name], LOG_LINES)))
-
-    def figures(self, label, lines):
-        text = '\n'.join(['%s:' % label] + ['  ' + line for line in lines])
-        self.addDetail('figures', content.text_content(text))
-        print(text)
 
     def fetcher_options(self, **options):
         """[fetcher_aetos] for the stack; a value of None drops it."""
@@ -270,21 +254,12 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
     @classmethod
     def setUpClass(cls):
         super(ProcessorThroughAetosOnlyTest, cls).setUpClass()
-        cls.mariadb = mariadb_mod.MariaDB()
-        cls.mariadb.setUp()
-        cls.addClassCleanup(cls.mariadb.cleanUp)
+        cls.mariadb = base.class_mariadb(cls)
         cls.last = config.utc(cls.data.hour(planted.HOURS - 1))
 
     def env(self):
-        env = self.useFixture(fetcher_env.aetos_fetcher_env(
-            self.stack, self.mariadb,
-            name='ck_fetcher_%d' % next(_DB_NAMES)))
-        self.addCleanup(self._attach_log, env)
-        return env
-
-    def _attach_log(self, env):
-        self.addDetail('cloudkitty-processor.log', content.text_content(
-            process.tail(env.log_file, LOG_LINES)))
+        return self.use_env(fetcher_env.aetos_fetcher_env(
+            self.stack, self.mariadb, name=base.db_name('ck_fetcher')))
 
     def test_rates_planted_usage_through_aetos_only(self):
         env = self.env()

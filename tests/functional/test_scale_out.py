@@ -41,7 +41,6 @@ import time
 
 import fixtures
 from oslo_log import log
-from testtools import content
 import yaml
 
 from functional import base
@@ -51,7 +50,6 @@ from functional.services import cloudkitty_env
 from functional.services import config
 from functional.services import etcd
 from functional.services import mariadb as mariadb_mod
-from functional.services import process
 from functional.services import processor as processor_mod
 from functional.services import prometheus
 
@@ -62,7 +60,6 @@ PROCESSORS = ('scale-a', 'scale-b')
 # on 24.0.0; 23.0.0 waits a second per scope and period for the thread
 # pool of its collection to stop, some four minutes in all.
 TIMEOUT = 420
-LOG_LINES = 200
 
 Period = collections.namedtuple(
     'Period', 'answered batch fallbacks per_scope')
@@ -137,7 +134,11 @@ class ScaleOutTest(base.TestCase):
             endpoint = self.stack.add_endpoint(self.aetos.url, region)
             self.addCleanup(self.stack.remove_endpoint, endpoint, region)
             self.env = env.result()
-        self.addOnException(self._attach_logs)
+        logs = {name: os.path.join(self.env.dir, name,
+                                   'cloudkitty-processor.log')
+                for name in PROCESSORS}
+        logs.update(aetos=self.aetos.log_path, etcd=self.etcd.log)
+        self.attach_on_failure(logs)
         self.setup_time = time.monotonic() - self.began
 
     def _timed(self, name, func, *args, **kwargs):
@@ -179,17 +180,6 @@ class ScaleOutTest(base.TestCase):
                                     'scope_batching': 'true'},
             }))
         return env
-
-    def _attach_logs(self, exc_info):
-        for name in PROCESSORS:
-            path = os.path.join(self.env.dir, name,
-                                'cloudkitty-processor.log')
-            self.addDetail('%s.log' % name, content.text_content(
-                process.tail(path, LOG_LINES)))
-        self.addDetail('aetos.log', content.text_content(
-            process.tail(self.aetos.log_path, LOG_LINES)))
-        self.addDetail('etcd.log', content.text_content(
-            process.tail(self.etcd.log, LOG_LINES)))
 
     def _run_processors(self):
         """Run both processors until every scope is rated; their logs."""
@@ -290,7 +280,7 @@ class ScaleOutTest(base.TestCase):
         locks = [len(_ACQUIRED.findall(text)) for text in logs.values()]
         refused = [len(_REFUSED.findall(text)) for text in logs.values()]
         periods = self._query_figures(queries, logged)
-        self.figures(wall, [
+        self._figures(wall, [
             'rated rows: %d, (scope, period) rated: %d of %d' % (
                 len(report['points']), len(rated_pairs), len(pairs)),
             'duplicates: %d, missing: %d, processed twice: %d' % (
@@ -349,7 +339,7 @@ class ScaleOutTest(base.TestCase):
         self.assertEqual(sum(period.answered for period in periods.values()),
                          len(queries) - len(refused))
 
-    def figures(self, wall, outcome, periods):
+    def _figures(self, wall, outcome, periods):
         lines = [
             'CloudKitty %s, Aetos %s, etcd %s, tooz %s, etcd3gw %s' % (
                 metadata.version('cloudkitty'), self.stack.base.aetos,
@@ -372,6 +362,4 @@ class ScaleOutTest(base.TestCase):
                     '%s %.1fs' % item
                     for item in sorted(self.timings.items())),
                 time.monotonic() - self.began)]
-        text = '\n'.join(['scale-out:'] + ['  ' + line for line in lines])
-        self.addDetail('figures', content.text_content(text))
-        print(text)
+        self.figures('scale-out', lines)
