@@ -241,17 +241,11 @@ class TempestRun(object):
 
     def rated_scopes(self):
         """Scopes the processor rated at least one period of."""
-        conn = self.mariadb.connect(DATABASE)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(
-                    'SELECT COUNT(*) FROM cloudkitty_storage_states WHERE '
-                    'collector = %s AND fetcher = %s AND '
-                    'last_processed_timestamp IS NOT NULL',
-                    ('aetos', 'keystone'))
-                return cursor.fetchone()[0]
-        finally:
-            conn.close()
+        [(count,)] = self.mariadb.query(DATABASE, (
+            'SELECT COUNT(*) FROM cloudkitty_storage_states WHERE '
+            'collector = %s AND fetcher = %s AND '
+            'last_processed_timestamp IS NOT NULL', ('aetos', 'keystone')))
+        return count
 
     def stop(self):
         self.cleanup.close()

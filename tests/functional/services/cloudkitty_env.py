@@ -202,16 +202,10 @@ class CloudKittyEnv(fixtures.Fixture):
         Read with a plain query, cheap enough to poll while the processor
         runs; ``report`` reads the same through CloudKitty.
         """
-        conn = self.mariadb.connect(self.name)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(
-                    'SELECT identifier, last_processed_timestamp '
-                    'FROM cloudkitty_storage_states '
-                    'WHERE collector = %s', (self.collector,))
-                rows = cursor.fetchall()
-        finally:
-            conn.close()
+        rows = self.mariadb.query(self.name, (
+            'SELECT identifier, last_processed_timestamp '
+            'FROM cloudkitty_storage_states '
+            'WHERE collector = %s', (self.collector,)))
         return {scope: stamp.replace(tzinfo=UTC) for scope, stamp in rows}
 
     def report(self):
