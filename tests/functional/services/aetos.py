@@ -15,6 +15,9 @@ keystonemiddleware reads its options through a configuration object of
 its own, from the files oslo.config finds for the "aetos" project, not
 from Aetos' command line: the file goes where that search looks first,
 ``~/.aetos/``, with HOME pointing at the service's directory.
+
+gunicorn's access log is where tests see the queries Aetos received:
+``access_log`` and ``Aetos.requests`` read it.
 """
 
 import collections
