@@ -30,7 +30,6 @@ import argparse
 import concurrent.futures
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,6 +45,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
 
 from functional import base  # noqa: E402
+from functional.services import prometheus  # noqa: E402
 from functional import stack as stack_mod  # noqa: E402
 
 import scale_data  # noqa: E402
@@ -161,14 +161,14 @@ def aetos_log_lines(stack, offset, expected):
     """Instant queries Aetos logged after ``offset``."""
     if expected == 0:
         return 0
-    return len(base.aetos_queries(stack, offset, expected))
+    return len(stack.aetos.requests(offset, expected))
 
 
 def timed_run(stack, workdir, name, batching, period, scopes, expected,
               limit=None):
     """One timed collection of the period; returns its figures."""
     collector, counted = load(stack, workdir, name, batching)
-    offset = os.path.getsize(stack.logs['aetos'])
+    offset = stack.aetos.log_size()
     load_avg = os.getloadavg()[0]
     result = collect(collector, period, scopes, expected, limit)
     result.update(queries=counted.count, urls=list(counted.urls),
@@ -258,16 +258,13 @@ def plant(stack, data, workdir):
     """Backfill the scale data into the stack's Prometheus (restarted)."""
     started = time.monotonic()
     path = os.path.join(workdir, 'scale.om')
-    samples = data.write_openmetrics(path)
+    with open(path, 'w') as out:
+        samples = prometheus.write_openmetrics(out, data.families())
     stack.stop_service('prometheus')
     try:
-        with open(stack.logs['promtool'], 'ab') as log:
-            subprocess.run(
-                [stack_mod.PROMTOOL, 'tsdb', 'create-blocks-from',
-                 'openmetrics', path,
-                 os.path.join(stack.workdir, 'prometheus', 'data')],
-                stdout=log, stderr=subprocess.STDOUT, check=True,
-                timeout=600)
+        prometheus.backfill(path, os.path.join(stack.workdir, 'prometheus',
+                                               'data'),
+                            stack.logs['promtool'], timeout=600)
     finally:
         os.remove(path)
         stack.start_service('prometheus')
@@ -297,7 +294,7 @@ def main(argv=None):
             stack_mod.Stack() as stack:
         print('Stack started in %.1f s (load average %.1f)' % (
             time.monotonic() - began, os.getloadavg()[0]))
-        data = scale_data.ScaleData(stack.dataset.start, sizes)
+        data = scale_data.ScaleBenchData(stack.dataset.start, sizes)
         plant(stack, data, workdir)
         for size in sizes:
             figures[size] = {}

@@ -23,11 +23,14 @@ of each step (as ``tests/functional/dataset.py`` does):
 * ``bench_floating_ip_up``: one address for even i only, so that half the
   scopes have no data for that metric.
 
-``write_openmetrics`` renders it for ``promtool tsdb create-blocks-from
-openmetrics``; ``expected`` says what each scope's points must be.
+``families`` gives its series for ``promtool tsdb create-blocks-from
+openmetrics`` (``services.prometheus.write_openmetrics``); ``expected``
+says what each scope's points must be.
 """
 
 import datetime
+
+from functional.services import prometheus
 
 HOUR = 3600
 STEP = 60
@@ -94,7 +97,7 @@ def _series(scope, i):
     return found
 
 
-class ScaleData(object):
+class ScaleBenchData(object):
     """Scopes of every size, placed in the hours of a planted window.
 
     :param window_start: first second of the stack's planted window
@@ -134,38 +137,26 @@ class ScaleData(object):
         return sum(len(_series(scope, i)) for size in self.sizes
                    for i, scope in enumerate(self.scopes(size)))
 
-    def write_openmetrics(self, path):
-        """Render every size's samples; returns how many were written."""
-        by_metric = {name: [] for name in METRICS['metrics']}
+    def families(self):
+        """Every size's series, for ``prometheus.write_openmetrics``.
+
+        The samples are made as they are written, never held whole.
+        """
+        return [prometheus.Family(
+            metric, 'counter' if metric.endswith('_total') else 'gauge',
+            'Scale benchmark series.', self._series_of(metric))
+            for metric in sorted(METRICS['metrics'])]
+
+    def _series_of(self, metric):
+        """(labels, samples) of every series of ``metric``."""
         for size in self.sizes:
-            start = self.period(size)[0].timestamp()
+            start = int(self.period(size)[0].timestamp())
             for i, scope in enumerate(self.scopes(size)):
                 for item in _series(scope, i):
-                    by_metric[item[0]].append((start, scope, item))
-        written = 0
-        with open(path, 'w') as out:
-            for metric in sorted(by_metric):
-                family = metric[:-len('_total')] if metric.endswith(
-                    '_total') else metric
-                kind = 'counter' if family != metric else 'gauge'
-                out.write('# HELP %s Scale benchmark series.\n'
-                          '# TYPE %s %s\n' % (family, family, kind))
-                for start, scope, item in by_metric[metric]:
-                    written += self._write_series(out, start, scope, item)
-            out.write('# EOF\n')
-        return written
-
-    @staticmethod
-    def _write_series(out, start, scope, item):
-        metric, rid, labels, first, increment, _qty = item
-        labels = dict(labels, project_id=scope, resource_id=rid)
-        text = ','.join('%s="%s"' % pair for pair in sorted(labels.items()))
-        value = first
-        lines = []
-        for step in range(SAMPLES):
-            lines.append('%s{%s} %s %d\n' % (
-                metric, text, repr(value) if isinstance(value, float)
-                else value, int(start) + step * STEP + OFFSET))
-            value += increment
-        out.write(''.join(lines))
-        return SAMPLES
+                    name, rid, labels, first, increment, _qty = item
+                    if name != metric:
+                        continue
+                    yield (dict(labels, project_id=scope, resource_id=rid),
+                           [(start + step * STEP + OFFSET,
+                             first + step * increment)
+                            for step in range(SAMPLES)])

@@ -37,12 +37,10 @@ import time
 
 import yaml
 
-from functional import base
 from functional import oracle
 from functional.services import cloudkitty_env
 from functional.services import mariadb as mariadb_mod
 from functional.services import process
-from functional.services import processor as processor_mod
 
 import scale_data
 
@@ -145,12 +143,12 @@ def _wait(env, processor, until, count, budget):
 def _run_mode(stack, mariadb, data, size, batching, metrics_file, budget):
     env = _env(stack, mariadb, data, size, batching, metrics_file)
     try:
-        offset = os.path.getsize(stack.logs['aetos'])
+        offset = stack.aetos.log_size()
         load = os.getloadavg()[0]
-        with processor_mod.Processor(env, fail_fast=False) as processor:
+        with env.processor(fail_fast=False) as processor:
             done, wall = _wait(env, processor, data.period(size)[0], size,
                                budget)
-        queries = len(base.aetos_queries(stack, offset, 1))
+        queries = len(stack.aetos.requests(offset, 1))
         with open(env.log_file, errors='replace') as log:
             lines = log.read().splitlines()
         failures = sum('Error processing scope' in line for line in lines)

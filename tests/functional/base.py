@@ -16,23 +16,24 @@ that only reads shares one stack, started on first use and stopped when the
 test process exits. Tests that stop services must start them again; tests
 that need a differently configured stack build their own.
 
-Also here: the one ``TestCase`` base of the functional tests (testtools),
-loading CloudKitty's collectors from a real cloudkitty.conf, recording
-logs, reading the queries Aetos received from its access log, and the base
-class of the fault tests. The services themselves are in
+Also here: the one ``TestCase`` base of the functional tests (testtools:
+logs attached on failure, figures attached and printed, a CloudKitty
+environment per test), a MariaDB per test class, loading CloudKitty's
+collectors from a real cloudkitty.conf, recording logs, and the base class
+of the fault tests. The services themselves are in
 ``functional.services``, composed by ``functional.stack``.
 """
 
+import itertools
 import logging
 import os
 import shutil
 import tempfile
-import time
-import urllib.parse
 
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 import testtools
+from testtools import content
 import yaml
 
 from cloudkitty import collector
@@ -41,14 +42,22 @@ from cloudkitty.collector import exceptions as collect_exc
 
 from functional import fake_servers
 from functional.services import config
+from functional.services import mariadb as mariadb_mod
+from functional.services import process
 from functional import stack as stack_mod
 
 PERIOD = 3600
+LOG_LINES = 200
+"""Lines at the end of a log that a test attaches to its details."""
+PROCESSOR_TIMEOUT = 180
+"""Seconds a test waits for cloudkitty-processor to rate the planted
+hours."""
 METRIC = 'ck_instance_up'
 # Option groups holding keystoneauth options (collector and fetcher).
 AETOS_GROUPS = ('collector_aetos', 'fetcher_aetos')
 
 _SHARED = {}
+_DB_NAMES = itertools.count()
 
 
 def shared_stack():
@@ -78,6 +87,19 @@ def stack_of_base(test_class, name, **options):
 def aetos_refuses_time(stack):
     """Whether the stack's Aetos predates the ``time`` parameter (1.x)."""
     return stack.base.aetos.split('.')[0] == '1'
+
+
+def class_mariadb(test_class):
+    """A started MariaDB server, stopped when ``test_class`` is done."""
+    mariadb = mariadb_mod.MariaDB()
+    mariadb.setUp()
+    test_class.addClassCleanup(mariadb.cleanUp)
+    return mariadb
+
+
+def db_name(prefix):
+    """A database name used once in this test process."""
+    return '%s_%d' % (prefix, next(_DB_NAMES))
 
 
 def class_workdir(test_class, prefix):
@@ -149,25 +171,6 @@ def metrics_conf(**extra_args):
     }}}
 
 
-def aetos_queries(stack, offset=0, expected=1, log='aetos'):
-    """Query strings of the instant queries Aetos logged after ``offset``.
-
-    gunicorn logs a request once it has answered it: wait up to a few
-    seconds for ``expected`` of them to show.
-
-    :returns: list of {parameter: value}, in the order received
-    """
-    deadline = time.monotonic() + 5
-    while True:
-        with open(stack.logs[log], errors='replace') as lines:
-            lines.seek(offset)
-            found = [line.split('"GET /api/v1/query?', 1)[1].split(' ', 1)[0]
-                     for line in lines if '"GET /api/v1/query?' in line]
-        if len(found) >= expected or time.monotonic() > deadline:
-            return [dict(urllib.parse.parse_qsl(query)) for query in found]
-        time.sleep(0.1)
-
-
 class RecordedLogs(logging.Handler):
     """Every record of every logger, kept while installed on the root.
 
@@ -222,6 +225,42 @@ class TestCase(testtools.TestCase):
     testtools, so that a failing test can attach the services' logs
     (``addDetail``, ``addOnException``).
     """
+
+    def attach_log(self, name, path):
+        """Attach the end of a log file as the detail ``name``."""
+        self.addDetail(name, content.text_content(
+            process.tail(path, LOG_LINES)))
+
+    def attach_on_failure(self, logs, names=None):
+        """Attach logs as ``<name>.log`` details if the test fails.
+
+        :param logs: {name: log file path}, e.g. ``Stack.logs``
+        :param names: those of ``logs`` to attach; all when None
+        """
+        names = list(logs) if names is None else names
+
+        def attach(exc_info):
+            for name in names:
+                self.attach_log('%s.log' % name, logs[name])
+
+        self.addOnException(attach)
+
+    def figures(self, label, lines):
+        """Attach the figures of a test as ``figures`` and print them."""
+        text = '\n'.join(['%s:' % label] + ['  ' + line for line in lines])
+        self.addDetail('figures', content.text_content(text))
+        print(text)
+
+    def use_env(self, env):
+        """Set up a ``CloudKittyEnv`` for this test only.
+
+        Its processor log is attached to the test's details at cleanup,
+        before the environment and its log are removed.
+        """
+        env = self.useFixture(env)
+        self.addCleanup(self.attach_log, 'cloudkitty-processor.log',
+                        env.log_file)
+        return env
 
 
 class FaultTestBase(TestCase):

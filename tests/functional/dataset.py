@@ -13,7 +13,7 @@
 
 The description below is pure data: which project runs which resource, in
 which hours, with which value. ``Dataset`` binds it to the project IDs that
-Keystone handed out and to a start time, renders it as OpenMetrics text for
+Keystone handed out and to a start time, gives its series for
 ``promtool tsdb create-blocks-from openmetrics`` and computes the values
 PromQL must return for it, so that tests compare against arithmetic done
 here rather than against numbers copied from a previous run.
@@ -28,6 +28,8 @@ extrapolates to exactly ``increment * samples``.
 import collections
 import math
 import time
+
+from functional.services import prometheus
 
 STEP = 60
 """Seconds between two samples of one series."""
@@ -169,19 +171,6 @@ def _series_points(series):
         value += series.increment
 
 
-def _format_value(value):
-    """OpenMetrics text for a sample value (integers without a dot)."""
-    if float(value).is_integer():
-        return '%d' % value
-    return repr(float(value))
-
-
-def _escape(value):
-    """Escape a label value for the OpenMetrics text format."""
-    return (value.replace('\\', '\\\\').replace('"', '\\"')
-            .replace('\n', '\\n'))
-
-
 def aggregate(vector, by=('project_id',), op='sum'):
     """Group a vector like ``op by (labels) (...)`` does in PromQL.
 
@@ -248,24 +237,12 @@ class Dataset(object):
                 if (metric is None or s.metric == metric) and
                 (projects is None or s.project in projects)]
 
-    def render(self):
-        """The whole dataset as OpenMetrics text, ``# EOF`` included."""
-        lines = []
-        for metric, (kind, text) in sorted(METRICS.items()):
-            family = metric
-            if kind == 'counter' and metric.endswith('_total'):
-                family = metric[:-len('_total')]
-            lines.append('# HELP %s %s' % (family, text))
-            lines.append('# TYPE %s %s' % (family, kind))
-            for series in self.series(metric):
-                labels = ','.join(
-                    '%s="%s"' % (name, _escape(value))
-                    for name, value in sorted(self.labels(series).items()))
-                for timestamp, value in self.points(series):
-                    lines.append('%s{%s} %s %d' % (
-                        metric, labels, _format_value(value), timestamp))
-        lines.append('# EOF')
-        return '\n'.join(lines) + '\n'
+    def families(self):
+        """The whole dataset, for ``prometheus.write_openmetrics``."""
+        return [prometheus.Family(metric, kind, text, [
+            (self.labels(series), self.points(series))
+            for series in self.series(metric)])
+            for metric, (kind, text) in sorted(METRICS.items())]
 
     def _window(self, series, at, window):
         """Points of a series inside the range selector ``[window]``."""

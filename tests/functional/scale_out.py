@@ -11,12 +11,10 @@
 # under the License.
 """What the scale-out test runs besides the shared stack.
 
-* ``ScaleData``: many projects, each with a few instances and a volume
-  whose values change from hour to hour, rendered for promtool, and the
-  points CloudKitty must rate for them (computed here, with ``oracle``'s
-  arithmetic and prices).
-* ``Prometheus``: a private Prometheus (``services.prometheus``) serving a
-  ``ScaleData``, in a temporary directory.
+* ``ScaleOutData``: many projects, each with a few instances and a volume
+  whose values change from hour to hour, their series for promtool, and
+  the points CloudKitty must rate for them (computed here, with
+  ``oracle``'s arithmetic and prices).
 * ``read_queries`` and ``logged_queries``: the instant queries an Aetos
   access log shows, and those the processors say they sent.
 """
@@ -25,11 +23,6 @@ import collections
 import datetime
 import decimal
 import re
-import shutil
-import tempfile
-import urllib.parse
-
-import fixtures
 
 from functional import oracle
 from functional.services import prometheus
@@ -69,7 +62,7 @@ period; rules on field values cost it several times as many queries.
 """
 
 
-class ScaleData(object):
+class ScaleOutData(object):
     """``scopes`` projects over ``hours`` whole hours from ``start``.
 
     Project ``i`` runs ``1 + i % 3`` instances: the first one all the
@@ -107,23 +100,20 @@ class ScaleData(object):
             }, {hour: 1 + (index + 2 * hour) % 9
                 for hour in range(self.hours)})
 
-    def render(self):
-        """OpenMetrics text for ``promtool tsdb create-blocks-from``."""
-        families = collections.defaultdict(list)
+    def families(self):
+        """Every series, for ``prometheus.write_openmetrics``."""
+        series = collections.defaultdict(list)
         for index in range(len(self.scopes)):
             for metric, labels, values in self.series(index):
-                text = ','.join('%s="%s"' % item
-                                for item in sorted(labels.items()))
-                for hour, value in sorted(values.items()):
-                    first = self.start + hour * HOUR + STEP // 2
-                    families[metric].extend(
-                        '%s{%s} %d %d' % (metric, text, value, moment)
-                        for moment in range(first, first + HOUR, STEP))
-        lines = []
-        for metric in sorted(families):
-            lines.append('# TYPE %s gauge' % metric)
-            lines.extend(families[metric])
-        return '\n'.join(lines + ['# EOF', ''])
+                series[metric].append((labels, [
+                    (moment, value)
+                    for hour, value in sorted(values.items())
+                    for moment in range(self.start + hour * HOUR + STEP // 2,
+                                        self.start + (hour + 1) * HOUR,
+                                        STEP)]))
+        return [prometheus.Family(metric, 'gauge', 'Scale-out test series.',
+                                  series[metric])
+                for metric in sorted(series)]
 
     def expected_points(self, prices=PRICES):
         """{``oracle.point_key``: (stored quantity, price)} to be rated."""
@@ -144,28 +134,11 @@ class ScaleData(object):
         return expected
 
 
-class Prometheus(fixtures.Fixture):
-    """A Prometheus of its own serving ``data`` and nothing else."""
-
-    def __init__(self, data):
-        super(Prometheus, self).__init__()
-        self.data = data
-
-    def _setUp(self):
-        self.dir = tempfile.mkdtemp(prefix='ck-scale-prometheus-')
-        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
-        self.server = prometheus.Prometheus(self.dir, self.data)
-        self.port = self.server.port
-        self.addCleanup(self.server.stop)
-        self.server.start()
-
-
 Query = collections.namedtuple('Query', 'metric period scope status')
 """One instant query: metric name, period start (Unix seconds), the
 scope it matches (None for a batch query over every scope) and the HTTP
 status Aetos answered."""
 
-_REQUEST = re.compile(r'"GET /api/v1/query\?(\S*) HTTP/[\d.]+" (\d{3}) ')
 _LOGGED = re.compile(r'Running PromQL query \[(.*)\] through the ')
 _SCOPE = re.compile(r'project_id="([^"]*)"')
 _PIN = re.compile(r'@ (\d+)')
@@ -180,14 +153,10 @@ def parse_query(promql, status=None):
                  scope.group(1) if scope else None, status)
 
 
-def read_queries(log_path, offset=0):
-    """Instant queries in a gunicorn access log, after ``offset``."""
-    with open(log_path, errors='replace') as lines:
-        lines.seek(offset)
-        found = [_REQUEST.search(line) for line in lines]
-    return [parse_query(dict(urllib.parse.parse_qsl(match.group(1)))
-                        .get('query', ''), int(match.group(2)))
-            for match in found if match]
+def read_queries(aetos_):
+    """Instant queries in an Aetos access log (``services.aetos``)."""
+    return [parse_query(request.params.get('query', ''), request.status)
+            for request in aetos_.requests()]
 
 
 def logged_queries(log_text):

@@ -55,7 +55,6 @@ LOG = logging.getLogger(__name__)
 BASES = venv_mod.BASES
 base_name = venv_mod.base_name
 StackError = process.StackError
-PROMTOOL = prometheus.PROMTOOL
 
 REGION = 'RegionOne'
 SERVICE_PROJECT = 'service'
@@ -71,7 +70,8 @@ class Stack(object):
     started: ``keystone_url``, ``aetos_url`` and ``prometheus_url`` reach
     the services; ``projects`` maps the rated project names to their IDs
     (``other_projects`` the unrated ones); ``dataset`` is the planted data
-    bound to those IDs; ``logs`` maps each service to its log file and
+    bound to those IDs; ``logs`` maps each service to its log file,
+    ``processes`` each running one to its ``process.ChildProcess``, and
     ``timings`` holds how long each step took.
     """
 
@@ -126,7 +126,7 @@ class Stack(object):
         self.role_ids = {}
         self.service_id = None
         self.dataset = None
-        self.services = {}
+        self.processes = {}
         self.logs = {}
         self.timings = {}
 
@@ -238,7 +238,7 @@ class Stack(object):
         # Aetos boots while the data is backfilled and Prometheus starts.
         self._timed('aetos_spawn', self._start_service, 'aetos', 'spawn')
         self._timed('prometheus', self._start_prometheus)
-        self._timed('aetos', self.services['aetos'].wait_ready)
+        self._timed('aetos', self.processes['aetos'].wait_ready)
 
     def _home(self, name):
         return os.path.join(self.workdir, name)
@@ -254,7 +254,7 @@ class Stack(object):
     def _start_service(self, name, how='start'):
         component = getattr(self, name)
         getattr(component, how)()
-        self.services[name] = component.service
+        self.processes[name] = component.child
 
     def _timed(self, name, func, *args):
         started = time.monotonic()
@@ -267,10 +267,10 @@ class Stack(object):
         started = time.monotonic()
         errors = []
         for name in ('aetos', 'prometheus', 'keystone'):
-            service = self.services.get(name)
-            if service is not None:
+            child = self.processes.get(name)
+            if child is not None:
                 try:
-                    service.stop()
+                    child.stop()
                 except StackError as exc:
                     errors.append(exc)
         atexit.unregister(self.stop)
@@ -283,16 +283,16 @@ class Stack(object):
 
     def stop_service(self, name):
         """Stop one service (keystone, prometheus or aetos)."""
-        self.services[name].stop()
+        self.processes[name].stop()
 
     def start_service(self, name):
         """Start a stopped service again, on the same port and data."""
-        self.services[name].start()
+        self.processes[name].start()
 
     def pids(self):
         """PIDs of the running services, by name."""
-        return {name: service.pid
-                for name, service in self.services.items() if service.pid}
+        return {name: child.pid
+                for name, child in self.processes.items() if child.pid}
 
     # Keystone's content.
 
@@ -362,14 +362,14 @@ class Stack(object):
         stopped by ``stop()``: the caller stops it (it is also stopped
         when the test process exits).
 
-        :returns: the started ``Service``; its ``url`` is Aetos' root URL
+        :returns: the started ``aetos.Aetos``
         """
         extra = self._aetos(name, prometheus_port or self.prometheus_port,
                             certfile=certfile, keyfile=keyfile,
                             ssl_context=ssl_context)
-        service = extra.start()
-        atexit.register(service.stop)
-        return service
+        extra.start()
+        atexit.register(extra.stop)
+        return extra
 
 
 if __name__ == '__main__':

@@ -50,8 +50,8 @@ def describe(stack):
         'dataset': {'start': stack.dataset.start,
                     'end': stack.dataset.end,
                     'step': dataset.STEP},
-        'pids': {name: service.pid
-                 for name, service in stack.services.items()},
+        'pids': {name: child.pid
+                 for name, child in stack.processes.items()},
         'logs': stack.logs,
         'workdir': stack.workdir,
         'timings': stack.timings,

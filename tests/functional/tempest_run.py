@@ -19,7 +19,7 @@ against services started on 127.0.0.1:
 * MariaDB and InfluxDB 1.x (``services.mariadb``, ``services.influxdb``);
 * ``cloudkitty-api`` and ``cloudkitty-processor`` of the CloudKitty installed
   in this environment, with the job's settings
-  (``services.cloudkitty_api``);
+  (``services.cloudkitty_api``, ``services.processor``);
 * tempest and the plugin, pinned, in a virtualenv of their own.
 
 ``python -m functional.tempest_run --workspace DIR`` (from ``tests/``)
@@ -48,6 +48,7 @@ from functional.services import config
 from functional.services import influxdb
 from functional.services import mariadb as mariadb_mod
 from functional.services import process
+from functional.services import processor as processor_mod
 from functional.services import venv as venv_mod
 from functional import stack
 
@@ -64,7 +65,6 @@ REGEX = 'cloudkitty_tempest_plugin'
 # Like the job's tempest_concurrency.
 CONCURRENCY = 1
 TEMPEST_TIMEOUT = 1200
-PROCESSOR_STOP_TIMEOUT = 30
 DATABASE = 'cloudkitty'
 
 
@@ -166,37 +166,6 @@ def counts(lines):
     return totals, skips
 
 
-class Processor(object):
-    """``cloudkitty-processor`` with the job's configuration."""
-
-    def __init__(self, conf, workdir):
-        path = process.find_program('cloudkitty-processor')
-        self.log_path = os.path.join(workdir, 'cloudkitty-processor.log')
-        # No readiness URL: the processor serves nothing.
-        self.service = process.Service(
-            'cloudkitty-processor', [path, '--config-file', conf],
-            self.log_path, None, env=process.clean_env(), cwd=workdir)
-
-    def start(self):
-        self.service.spawn()
-
-    @property
-    def running(self):
-        return self.service.running
-
-    def errors(self):
-        """Lines the processor logged at ERROR level or above."""
-        try:
-            with open(self.log_path, errors='replace') as log:
-                return [line.rstrip() for line in log
-                        if ' ERROR ' in line or ' CRITICAL ' in line]
-        except OSError:
-            return []
-
-    def stop(self):
-        self.service.stop(PROCESSOR_STOP_TIMEOUT)
-
-
 class TempestRun(object):
     """Everything the suite needs, started in order, stopped in reverse."""
 
@@ -244,7 +213,9 @@ class TempestRun(object):
             process.run([process.find_program(program),
                          '--config-file', conf] + args, log_path,
                         env=process.clean_env(), cwd=self.workdir)
-        self.processor = Processor(conf, self.workdir)
+        # No log_file in the job's configuration: it logs to its output.
+        self.processor = processor_mod.Processor(
+            conf, self.workdir, environ=process.clean_env())
         self.cleanup.callback(self.processor.stop)
         self.processor.start()
         self.cleanup.callback(self.api.stop)
@@ -270,17 +241,11 @@ class TempestRun(object):
 
     def rated_scopes(self):
         """Scopes the processor rated at least one period of."""
-        conn = self.mariadb.connect(DATABASE)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(
-                    'SELECT COUNT(*) FROM cloudkitty_storage_states WHERE '
-                    'collector = %s AND fetcher = %s AND '
-                    'last_processed_timestamp IS NOT NULL',
-                    ('aetos', 'keystone'))
-                return cursor.fetchone()[0]
-        finally:
-            conn.close()
+        [(count,)] = self.mariadb.query(DATABASE, (
+            'SELECT COUNT(*) FROM cloudkitty_storage_states WHERE '
+            'collector = %s AND fetcher = %s AND '
+            'last_processed_timestamp IS NOT NULL', ('aetos', 'keystone')))
+        return count
 
     def stop(self):
         self.cleanup.close()

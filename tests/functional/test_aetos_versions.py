@@ -125,11 +125,12 @@ def _query_as_sent(test, stack, workdir):
     :returns: the parameters of each query Aetos logged, in order
     """
     loaded = _load_collector(stack, workdir)
-    offset = os.path.getsize(stack.logs['aetos'])
+    offset = stack.aetos.log_size()
     test.assertEqual(_planted(stack, 'rated-a', 2),
                      _by_resource(_fetch(loaded, stack, 'rated-a', 2)))
     refuses = base.aetos_refuses_time(stack)
-    queries = base.aetos_queries(stack, offset, 2 if refuses else 1)
+    queries = [request.params for request
+               in stack.aetos.requests(offset, 2 if refuses else 1)]
     end = stack.dataset.hour(3)
     test.assertEqual(2 if refuses else 1, len(queries), queries)
     sent = queries[-1]

@@ -21,7 +21,6 @@ refuses ``time``) with ``AETOS_STACK_BASE=2025.2``.
 
 from concurrent import futures
 import logging
-import os
 
 from oslo_config import cfg
 
@@ -103,14 +102,18 @@ class SharedByThreadsTest(base.TestCase):
         end = config.utc(self.stack.dataset.hour(hour + 1))
         return collector_.fetch_all(metric, start, end, project_id)
 
+    def _queries(self, offset, expected):
+        """Parameters of the queries Aetos logged after ``offset``."""
+        return [request.params for request
+                in self.stack.aetos.requests(offset, expected)]
+
     def _check_mode(self, shared, logs, offset, fetches, threads):
         """Each fetch sent once, with ``time`` if the server allows it."""
-        queries = base.aetos_queries(self.stack, offset, fetches)
+        queries = self._queries(offset, fetches)
         with_time = [query for query in queries if 'time' in query]
         if base.aetos_refuses_time(self.stack):
             # The refused queries too, however late gunicorn logs them.
-            queries = base.aetos_queries(self.stack, offset,
-                                         fetches + len(with_time))
+            queries = self._queries(offset, fetches + len(with_time))
         # Every query pins its evaluation time itself.
         self.assertEqual([], [query for query in queries
                               if ' @ ' not in query['query']])
@@ -145,7 +148,7 @@ class SharedByThreadsTest(base.TestCase):
         self.assertTrue(any(serial))
 
         shared = collector.get_collector()
-        offset = os.path.getsize(self.stack.logs['aetos'])
+        offset = self.stack.aetos.log_size()
         logs = base.RecordedLogs(logging.WARNING).install()
         self.addCleanup(logs.uninstall)
         with futures.ThreadPoolExecutor(max_workers=threads) as pool:

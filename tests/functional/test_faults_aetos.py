@@ -24,7 +24,6 @@ real collector finds them exactly as it finds Aetos.
 
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -84,7 +83,7 @@ class AetosAndPrometheusDownTest(base.FaultTestBase):
             ours = self._collector(status_code_retries=retries,
                                    status_code_retry_delay=0.1,
                                    retriable_status_codes='500')
-            offset = os.path.getsize(self.stack.logs['aetos'])
+            offset = self.stack.aetos.log_size()
             logs = base.RecordedLogs(logging.WARNING).install()
             try:
                 _message, cause = self._collect_error(
@@ -96,16 +95,17 @@ class AetosAndPrometheusDownTest(base.FaultTestBase):
                 ['Retriable status code 500. Retrying in 0.1s. %d retries '
                  'left' % left for left in range(retries, 0, -1)],
                 logs.messages('keystoneauth.session', logging.WARNING))
-            received = base.aetos_queries(self.stack, offset, retries + 1)
+            received = self.stack.aetos.requests(offset, retries + 1)
             self.assertEqual(retries + 1, len(
-                [query for query in received if scope in query['query']]))
+                [request for request in received
+                 if scope in request.params['query']]))
 
     def test_connect_retries_wait_for_aetos_to_come_back(self):
         ours = self._collector(connect_retries=10, connect_retry_delay=1)
         expected = self._fetch(ours)
         self._restart_in_cleanup('aetos')
-        aetos_service = self.stack.services['aetos']
-        starter = threading.Timer(0.5, aetos_service.spawn)
+        aetos_process = self.stack.processes['aetos']
+        starter = threading.Timer(0.5, aetos_process.spawn)
         self.addCleanup(starter.cancel)
         logs = base.RecordedLogs(logging.INFO).install()
         self.addCleanup(logs.uninstall)

@@ -29,7 +29,6 @@ The figures are attached to each test as ``figures`` and printed.
 """
 
 import collections
-import itertools
 import json
 import logging
 import math
@@ -37,11 +36,9 @@ import os
 import signal
 import tempfile
 import time
-import urllib.parse
 
 from oslo_config import cfg
 from stevedore import driver
-from testtools import content
 
 from cloudkitty import orchestrator
 
@@ -52,49 +49,19 @@ from functional import oracle
 from functional.services import cloudkitty_env
 from functional.services import config
 from functional.services import httpclient
-from functional.services import mariadb as mariadb_mod
-from functional.services import process
-from functional.services import processor as processor_mod
 
 METRIC = fetcher_env.METRIC
-PERIOD = 3600
-PROCESSOR_TIMEOUT = 180
-LOG_LINES = 200
+PERIOD = base.PERIOD
+PROCESSOR_TIMEOUT = base.PROCESSOR_TIMEOUT
 # Prometheus' default lookback: what an instant query at "now" sees.
 INSTANT_LOOKBACK = planted.LOOKBACK
 # Seconds either side of the edge of the window.
 EDGE_MARGIN = 60
 
-_DB_NAMES = itertools.count()
-
 
 def last_sample(data):
     """Unix time of the newest planted sample."""
     return max(data.points(series)[-1][0] for series in planted.SERIES)
-
-
-def aetos_requests(stack, offset, answered):
-    """({parameter: value}, HTTP status) of each query Aetos logged.
-
-    gunicorn logs a request once answered: wait a few seconds for at
-    least ``answered`` of them with status 200.
-    """
-    deadline = time.monotonic() + 5
-    while True:
-        found = []
-        with open(stack.logs['aetos'], errors='replace') as lines:
-            lines.seek(offset)
-            for line in lines:
-                if '"GET /api/v1/query?' not in line:
-                    continue
-                request, _quote, after = line.partition(
-                    '"GET /api/v1/query?')[2].partition('"')
-                params = urllib.parse.parse_qsl(request.split(' ', 1)[0])
-                found.append((dict(params), int(after.split()[0])))
-        done = len([1 for _params, status in found if status == 200])
-        if done >= answered or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
 
 
 class PrometheusQueryLog(object):
@@ -170,7 +137,8 @@ class FetcherTestBase(base.TestCase):
 
     def setUp(self):
         super(FetcherTestBase, self).setUp()
-        self.addOnException(self._attach_stack_logs)
+        self.attach_on_failure(self.stack.logs,
+                               ('keystone', 'aetos', 'prometheus'))
         self.logs = base.RecordedLogs(logging.INFO).install()
         self.addCleanup(self.logs.uninstall)
 
@@ -184,16 +152,6 @@ class FetcherTestBase(base.TestCase):
                               for record in self.logs.records
                               if record.levelno >= logging.ERROR])
         return scopes
-
-    def _attach_stack_logs(self, exc_info):
-        for name in ('keystone', 'aetos', 'prometheus'):
-            self.addDetail('%s.log' % name, content.text_content(
-                process.tail(self.stack.logs[name], LOG_LINES)))
-
-    def figures(self, label, lines):
-        text = '\n'.join(['%s:' % label] + ['  ' + line for line in lines])
-        self.addDetail('figures', content.text_content(text))
-        print(text)
 
     def fetcher_options(self, **options):
         """[fetcher_aetos] for the stack; a value of None drops it."""
@@ -221,13 +179,13 @@ class FetcherTestBase(base.TestCase):
 class AetosFetcherTest(FetcherTestBase):
 
     def test_exactly_the_planted_projects(self):
-        offset = os.path.getsize(self.stack.logs['aetos'])
+        offset = self.stack.aetos.log_size()
         fetcher = self.load_fetcher()
         found = self.discover(fetcher)
         self.assertEqual(self.planted, found)
         # Keystone holds other projects (admin, service), without usage.
         self.assertEqual(sorted(planted.PROJECTS), self.named(found))
-        [sent] = aetos_requests(self.stack, offset, 1)
+        [sent] = self.stack.aetos.requests(offset, 1, answered_only=True)
         self.assertEqual(({'query': fetcher.query}, 200), sent)
         self.figures('aetos fetcher, default window', [
             'query: %s' % fetcher.query,
@@ -296,21 +254,12 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
     @classmethod
     def setUpClass(cls):
         super(ProcessorThroughAetosOnlyTest, cls).setUpClass()
-        cls.mariadb = mariadb_mod.MariaDB()
-        cls.mariadb.setUp()
-        cls.addClassCleanup(cls.mariadb.cleanUp)
+        cls.mariadb = base.class_mariadb(cls)
         cls.last = config.utc(cls.data.hour(planted.HOURS - 1))
 
     def env(self):
-        env = self.useFixture(fetcher_env.aetos_fetcher_env(
-            self.stack, self.mariadb,
-            name='ck_fetcher_%d' % next(_DB_NAMES)))
-        self.addCleanup(self._attach_log, env)
-        return env
-
-    def _attach_log(self, env):
-        self.addDetail('cloudkitty-processor.log', content.text_content(
-            process.tail(env.log_file, LOG_LINES)))
+        return self.use_env(fetcher_env.aetos_fetcher_env(
+            self.stack, self.mariadb, name=base.db_name('ck_fetcher')))
 
     def test_rates_planted_usage_through_aetos_only(self):
         env = self.env()
@@ -321,9 +270,9 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
         query_log = PrometheusQueryLog(self.stack).start()
         self.addCleanup(query_log.stop)
         prometheus_offset = query_log.size()
-        aetos_offset = os.path.getsize(self.stack.logs['aetos'])
+        aetos_offset = self.stack.aetos.log_size()
 
-        with processor_mod.Processor(env) as processor:
+        with env.processor() as processor:
             processor.wait_for(self.last, PROCESSOR_TIMEOUT)
             wall = processor.elapsed()
         report = env.report()
@@ -336,7 +285,8 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
             self.assertGreaterEqual(state, self.last, scope)
 
         ran = query_log.queries(prometheus_offset)
-        received = aetos_requests(self.stack, aetos_offset, len(ran))
+        received = self.stack.aetos.requests(aetos_offset, len(ran),
+                                             answered_only=True)
         forwarded = [params['query'] for params, status in received
                      if status == 200]
         # Every query Prometheus ran is one Aetos answered, once each.

@@ -32,26 +32,16 @@ import collections
 import datetime
 import decimal
 from importlib import metadata
-import itertools
 import time
-
-from testtools import content
 
 from functional import base
 from functional import dataset as planted
 from functional import oracle
 from functional.services import cloudkitty_env
 from functional.services import config
-from functional.services import mariadb as mariadb_mod
-from functional.services import process
-from functional.services import processor as processor_mod
 
-PROCESSOR_TIMEOUT = 180
-LOG_LINES = 200
-
+PROCESSOR_TIMEOUT = base.PROCESSOR_TIMEOUT
 PRICE_PRECISION = oracle.PRICE_PRECISION
-
-_DB_NAMES = itertools.count()
 
 
 class ProcessorTest(base.TestCase):
@@ -60,8 +50,7 @@ class ProcessorTest(base.TestCase):
     def setUpClass(cls):
         super(ProcessorTest, cls).setUpClass()
         cls.stack = base.shared_stack()
-        cls.mariadb = mariadb_mod.MariaDB()
-        cls.mariadb.setUp()
+        cls.mariadb = base.class_mariadb(cls)
         data = cls.stack.dataset
         cls.scopes = sorted(cls.stack.projects.values())
         cls.names = {pid: name for name, pid in data.project_ids.items()}
@@ -71,36 +60,14 @@ class ProcessorTest(base.TestCase):
             data.hour(planted.HOURS - 1), config.UTC)
         cls.expected = oracle.expected_points(data, cls.scopes)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.mariadb.cleanUp()
-        super(ProcessorTest, cls).tearDownClass()
-
     def setUp(self):
         super(ProcessorTest, self).setUp()
-        self.addOnException(self._attach_stack_logs)
-
-    def _attach_stack_logs(self, exc_info):
-        for name in ('keystone', 'aetos'):
-            self.addDetail('%s.log' % name, content.text_content(
-                process.tail(self.stack.logs[name], LOG_LINES)))
+        self.attach_on_failure(self.stack.logs, ('keystone', 'aetos'))
 
     def env(self, collector, **kwargs):
-        env = self.useFixture(cloudkitty_env.CloudKittyEnv.from_stack(
+        return self.use_env(cloudkitty_env.CloudKittyEnv.from_stack(
             self.stack, self.mariadb, collector,
-            name='ck_%s_%d' % (collector, next(_DB_NAMES)), **kwargs))
-        # Runs before the environment (and its log) is removed.
-        self.addCleanup(self._attach_log, env)
-        return env
-
-    def _attach_log(self, env):
-        self.addDetail('cloudkitty-processor.log', content.text_content(
-            process.tail(env.log_file, LOG_LINES)))
-
-    def figures(self, label, lines):
-        text = '\n'.join(['%s:' % label] + ['  ' + line for line in lines])
-        self.addDetail('figures', content.text_content(text))
-        print(text)
+            name=base.db_name('ck_%s' % collector), **kwargs))
 
     def totals(self, points):
         """{(project name, metric): (quantity, price)} over the points."""
@@ -194,7 +161,7 @@ class ProcessorTest(base.TestCase):
         data must then be exactly the planted usage, each point once.
         """
         env = self.env('aetos')
-        processor = processor_mod.Processor(env)
+        processor = env.processor()
         self.addCleanup(processor.stop)
         self.addCleanup(self._ensure_aetos)
         processor.start()

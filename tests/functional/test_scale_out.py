@@ -41,7 +41,6 @@ import time
 
 import fixtures
 from oslo_log import log
-from testtools import content
 import yaml
 
 from functional import base
@@ -51,8 +50,8 @@ from functional.services import cloudkitty_env
 from functional.services import config
 from functional.services import etcd
 from functional.services import mariadb as mariadb_mod
-from functional.services import process
 from functional.services import processor as processor_mod
+from functional.services import prometheus
 
 SCOPES = 200
 HOURS = 2
@@ -61,7 +60,6 @@ PROCESSORS = ('scale-a', 'scale-b')
 # on 24.0.0; 23.0.0 waits a second per scope and period for the thread
 # pool of its collection to stop, some four minutes in all.
 TIMEOUT = 420
-LOG_LINES = 200
 
 Period = collections.namedtuple(
     'Period', 'answered batch fallbacks per_scope')
@@ -86,30 +84,24 @@ def _holding(log):
                   if where > last_pass.get(worker, -1))
 
 
-class _Host(object):
-    """One processor's own configuration and log, as on a host of its own.
+def _host_processor(env, name):
+    """A processor with its own configuration and log, as on a host.
 
     Everything else (database, prices, scope states) is the environment's.
     """
-
-    def __init__(self, env, name):
-        self.env = env
-        self.name = name
-        self.scopes = env.scopes
-        self.dir = os.path.join(env.dir, name)
-        os.makedirs(self.dir)
-        self.log_file = os.path.join(self.dir, 'cloudkitty-processor.log')
-        self.conf = os.path.join(self.dir, 'cloudkitty.conf')
-        with open(env.conf) as source:
-            text = source.read()
-        text = text.replace('log_file = %s\n' % env.log_file,
-                            'log_file = %s\n' % self.log_file)
-        with open(self.conf, 'w') as out:
-            out.write(text.replace('[DEFAULT]\n',
-                                   '[DEFAULT]\nhost = %s\n' % name, 1))
-
-    def states(self):
-        return self.env.states()
+    workdir = os.path.join(env.dir, name)
+    os.makedirs(workdir)
+    log_file = os.path.join(workdir, 'cloudkitty-processor.log')
+    conf = os.path.join(workdir, 'cloudkitty.conf')
+    with open(env.conf) as source:
+        text = source.read()
+    text = text.replace('log_file = %s\n' % env.log_file,
+                        'log_file = %s\n' % log_file)
+    with open(conf, 'w') as out:
+        out.write(text.replace('[DEFAULT]\n',
+                               '[DEFAULT]\nhost = %s\n' % name, 1))
+    return processor_mod.Processor(conf, workdir, log_file, name=name,
+                                   states=env.states, scopes=env.scopes)
 
 
 class ScaleOutTest(base.TestCase):
@@ -124,7 +116,7 @@ class ScaleOutTest(base.TestCase):
         # the last planted period due (half an hour ago), the next one is
         # not due for another half hour, whenever the test runs.
         now = int(time.time()) // scale_out.STEP * scale_out.STEP
-        self.data = scale_out.ScaleData(
+        self.data = scale_out.ScaleOutData(
             SCOPES, HOURS, now - (HOURS + 2) * scale_out.HOUR -
             scale_out.HOUR // 2)
         self.etcd = self._timed('etcd', self.useFixture, etcd.Etcd())
@@ -134,16 +126,19 @@ class ScaleOutTest(base.TestCase):
         # servers below: they are prepared meanwhile.
         with futures.ThreadPoolExecutor(1) as pool:
             env = pool.submit(self._timed, 'cloudkitty', self._env, region)
-            prometheus = self._timed('prometheus', self.useFixture,
-                                     scale_out.Prometheus(self.data))
+            prometheus_ = self._timed('prometheus', self._prometheus)
             self.aetos = self._timed(
                 'aetos', self.stack.start_extra_aetos, 'aetos-scale-' + token,
-                prometheus_port=prometheus.port)
+                prometheus_port=prometheus_.port)
             self.addCleanup(self.aetos.stop)
             endpoint = self.stack.add_endpoint(self.aetos.url, region)
             self.addCleanup(self.stack.remove_endpoint, endpoint, region)
             self.env = env.result()
-        self.addOnException(self._attach_logs)
+        logs = {name: os.path.join(self.env.dir, name,
+                                   'cloudkitty-processor.log')
+                for name in PROCESSORS}
+        logs.update(aetos=self.aetos.log_path, etcd=self.etcd.log)
+        self.attach_on_failure(logs)
         self.setup_time = time.monotonic() - self.began
 
     def _timed(self, name, func, *args, **kwargs):
@@ -152,6 +147,14 @@ class ScaleOutTest(base.TestCase):
             return func(*args, **kwargs)
         finally:
             self.timings[name] = time.monotonic() - started
+
+    def _prometheus(self):
+        """A Prometheus of its own serving the test's data only."""
+        server = prometheus.Prometheus(
+            self.useFixture(fixtures.TempDir()).path, self.data)
+        self.addCleanup(server.stop)
+        server.start()
+        return server
 
     def _env(self, region):
         mariadb = self.useFixture(mariadb_mod.MariaDB())
@@ -178,21 +181,10 @@ class ScaleOutTest(base.TestCase):
             }))
         return env
 
-    def _attach_logs(self, exc_info):
-        for name in PROCESSORS:
-            path = os.path.join(self.env.dir, name,
-                                'cloudkitty-processor.log')
-            self.addDetail('%s.log' % name, content.text_content(
-                process.tail(path, LOG_LINES)))
-        self.addDetail('aetos.log', content.text_content(
-            process.tail(self.aetos.log_path, LOG_LINES)))
-        self.addDetail('etcd.log', content.text_content(
-            process.tail(self.etcd.log, LOG_LINES)))
-
     def _run_processors(self):
         """Run both processors until every scope is rated; their logs."""
         last = self.data.begin(HOURS - 1)
-        processors = [processor_mod.Processor(_Host(self.env, name))
+        processors = [_host_processor(self.env, name)
                       for name in PROCESSORS]
         for processor in processors:
             self.addCleanup(processor.stop)
@@ -221,7 +213,7 @@ class ScaleOutTest(base.TestCase):
         logs = {}
         for processor in processors:
             processor.stop()
-            logs[processor.env.name] = processor.log()
+            logs[processor.name] = processor.log()
         self.etcd_writes = self.etcd.revision() - revision
         return wall, logs
 
@@ -241,10 +233,10 @@ class ScaleOutTest(base.TestCase):
     def _check_alive(self, processor):
         if processor.proc.poll() is not None:
             self.fail('%s exited with status %s' % (
-                processor.env.name, processor.proc.returncode))
+                processor.name, processor.proc.returncode))
         errors = processor.errors()
         if errors:
-            self.fail('%s logged errors:\n%s' % (processor.env.name,
+            self.fail('%s logged errors:\n%s' % (processor.name,
                                                  '\n'.join(errors[:20])))
 
     def _shares(self, logs):
@@ -273,7 +265,7 @@ class ScaleOutTest(base.TestCase):
     def test_two_processors_rate_every_scope_once(self):
         wall, logs = self._run_processors()
         report = self.env.report()
-        queries = scale_out.read_queries(self.aetos.log_path)
+        queries = scale_out.read_queries(self.aetos)
         logged = [query for text in logs.values()
                   for query in scale_out.logged_queries(text)]
         expected = self.data.expected_points()
@@ -288,7 +280,7 @@ class ScaleOutTest(base.TestCase):
         locks = [len(_ACQUIRED.findall(text)) for text in logs.values()]
         refused = [len(_REFUSED.findall(text)) for text in logs.values()]
         periods = self._query_figures(queries, logged)
-        self.figures(wall, [
+        self._figures(wall, [
             'rated rows: %d, (scope, period) rated: %d of %d' % (
                 len(report['points']), len(rated_pairs), len(pairs)),
             'duplicates: %d, missing: %d, processed twice: %d' % (
@@ -347,7 +339,7 @@ class ScaleOutTest(base.TestCase):
         self.assertEqual(sum(period.answered for period in periods.values()),
                          len(queries) - len(refused))
 
-    def figures(self, wall, outcome, periods):
+    def _figures(self, wall, outcome, periods):
         lines = [
             'CloudKitty %s, Aetos %s, etcd %s, tooz %s, etcd3gw %s' % (
                 metadata.version('cloudkitty'), self.stack.base.aetos,
@@ -370,6 +362,4 @@ class ScaleOutTest(base.TestCase):
                     '%s %.1fs' % item
                     for item in sorted(self.timings.items())),
                 time.monotonic() - self.began)]
-        text = '\n'.join(['scale-out:'] + ['  ' + line for line in lines])
-        self.addDetail('figures', content.text_content(text))
-        print(text)
+        self.figures('scale-out', lines)

@@ -13,9 +13,11 @@
 
 One service, one module; what they all need is written once:
 
-* ``process``: spawn a child in a process group of its own, wait until it
-  answers, stop it by its PID, run a command to completion, tail a log,
-  find free loopback ports and programs;
+* ``process``: a child process in a process group of its own
+  (``ChildProcess``: spawn it, wait until it answers, stop it by its PID)
+  and the base of a service it runs on a loopback port
+  (``LocalService``); run a command to completion, tail a log, find free
+  loopback ports and programs;
 * ``httpclient``: a standard-library HTTP client (``http()``);
 * ``config``: ini files (configparser), gunicorn settings, time helpers;
 * ``venv``: the services virtualenv (Keystone and Aetos releases per base);

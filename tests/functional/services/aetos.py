@@ -15,9 +15,16 @@ keystonemiddleware reads its options through a configuration object of
 its own, from the files oslo.config finds for the "aetos" project, not
 from Aetos' command line: the file goes where that search looks first,
 ``~/.aetos/``, with HOME pointing at the service's directory.
+
+gunicorn's access log is where tests see the queries Aetos received:
+``access_log`` and ``Aetos.requests`` read it.
 """
 
+import collections
 import os
+import re
+import time
+import urllib.parse
 
 from functional.services import config
 from functional.services import process
@@ -25,8 +32,31 @@ from functional.services import process
 THREADS = 4
 """Threads of each gunicorn worker: each keeps its client's connection."""
 
+ACCESS_LOG_WAIT = 5
+"""Seconds to wait for gunicorn to log the requests a test expects: it
+logs a request once it has answered it."""
 
-class Aetos(process.Server):
+Request = collections.namedtuple('Request', 'params status')
+"""One instant query in Aetos' access log: its {parameter: value} and the
+HTTP status Aetos answered."""
+
+_QUERY = re.compile(r'"GET /api/v1/query\?(\S*) HTTP/[\d.]+" (\d{3}) ')
+
+
+def access_log(log_path, offset=0):
+    """The instant queries a gunicorn access log shows after ``offset``.
+
+    :returns: list of ``Request``, in the order answered
+    """
+    with open(log_path, errors='replace') as lines:
+        lines.seek(offset)
+        found = [_QUERY.search(line) for line in lines]
+    return [Request(dict(urllib.parse.parse_qsl(match.group(1))),
+                    int(match.group(2)))
+            for match in found if match]
+
+
+class Aetos(process.LocalService):
     """One Aetos; several may front the same or different Prometheus.
 
     :param venv: virtualenv holding aetos and gunicorn
@@ -84,17 +114,37 @@ class Aetos(process.Server):
         gunicorn_conf = config.write_gunicorn_conf(
             self.home, self.name, 'aetos.wsgi.api:application', self.port,
             self.workers, **extra)
-        self.service = process.Service(
+        self.child = process.ChildProcess(
             self.name, [os.path.join(self.venv, 'bin', 'gunicorn')],
             self.log_path, self.url + '/',
             env=config.gunicorn_env(gunicorn_conf, HOME=self.home),
             cwd=self.home, ssl_context=self.ssl_context)
-        self.service.url = self.url
-        self.service.spawn()
-        return self.service
+        self.child.spawn()
+        return self
 
     def start(self):
-        """Start Aetos and wait until it serves; return its ``Service``."""
+        """Start Aetos and wait until it serves; return it."""
         self.spawn()
-        self.service.wait_ready()
-        return self.service
+        self.child.wait_ready()
+        return self
+
+    def log_size(self):
+        """Where the access log ends now: an offset for ``requests``."""
+        return os.path.getsize(self.log_path)
+
+    def requests(self, offset=0, expected=0, answered_only=False):
+        """The instant queries Aetos logged after ``offset``.
+
+        Waits up to ``ACCESS_LOG_WAIT`` seconds for ``expected`` of them
+        to show (of those answered with status 200 if ``answered_only``).
+
+        :returns: list of ``Request``, in the order answered
+        """
+        deadline = time.monotonic() + ACCESS_LOG_WAIT
+        while True:
+            found = access_log(self.log_path, offset)
+            counted = [request for request in found
+                       if request.status == 200 or not answered_only]
+            if len(counted) >= expected or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)

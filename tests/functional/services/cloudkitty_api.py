@@ -112,7 +112,7 @@ def devstack_config(stack_, database_url, influx, locks_dir,
     }
 
 
-class CloudKittyAPI(process.Server):
+class CloudKittyAPI(process.LocalService):
     """``cloudkitty-api`` under gunicorn, registered in the catalog.
 
     The WSGI module parses the process' command line as CloudKitty's
@@ -145,11 +145,11 @@ class CloudKittyAPI(process.Server):
             self.home, 'cloudkitty-api', WSGI_APP, self.port, 1)
         # gunicorn of this environment: the one that has CloudKitty.
         gunicorn = os.path.join(os.path.dirname(sys.executable), 'gunicorn')
-        self.service = process.Service(
+        self.child = process.ChildProcess(
             'cloudkitty-api', [gunicorn], self.log_path, self.url + '/',
             env=config.gunicorn_env(gunicorn_conf, HOME=self.home),
             cwd=self.home)
-        self.service.start()
+        self.child.start()
 
     def register(self):
         """Create the ``rating`` service and its three endpoints."""

@@ -202,16 +202,10 @@ class CloudKittyEnv(fixtures.Fixture):
         Read with a plain query, cheap enough to poll while the processor
         runs; ``report`` reads the same through CloudKitty.
         """
-        conn = self.mariadb.connect(self.name)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(
-                    'SELECT identifier, last_processed_timestamp '
-                    'FROM cloudkitty_storage_states '
-                    'WHERE collector = %s', (self.collector,))
-                rows = cursor.fetchall()
-        finally:
-            conn.close()
+        rows = self.mariadb.query(self.name, (
+            'SELECT identifier, last_processed_timestamp '
+            'FROM cloudkitty_storage_states '
+            'WHERE collector = %s', (self.collector,)))
         return {scope: stamp.replace(tzinfo=UTC) for scope, stamp in rows}
 
     def report(self):
@@ -230,6 +224,12 @@ class CloudKittyEnv(fixtures.Fixture):
             point['end'] = config.parse_time(point['end'])
         return {'states': states, 'points': report['points']}
 
+    def processor(self, fail_fast=True):
+        """A ``processor.Processor`` (not started) of this environment."""
+        return processor_mod.Processor(
+            self.conf, self.dir, self.log_file, states=self.states,
+            scopes=self.scopes, fail_fast=fail_fast)
+
     def run_processor(self, until, timeout=300):
         """Run cloudkitty-processor until every scope is rated to ``until``.
 
@@ -237,7 +237,7 @@ class CloudKittyEnv(fixtures.Fixture):
         :returns: the processor's wall time in seconds, from its start
             until the last scope's state reached ``until``
         """
-        with processor_mod.Processor(self) as processor:
+        with self.processor() as processor:
             processor.wait_for(until, timeout)
             return processor.elapsed()
 

@@ -43,7 +43,7 @@ class Etcd(fixtures.Fixture):
         client = 'http://%s:%d' % (process.HOST, self.port)
         peer = 'http://%s:%d' % (process.HOST, peer_port)
         self.log = os.path.join(self.dir, 'etcd.log')
-        self.service = process.Service('etcd', [
+        self.child = process.ChildProcess('etcd', [
             program, '--name', self.NAME,
             '--data-dir', os.path.join(self.dir, 'data'),
             '--listen-client-urls', client,
@@ -54,8 +54,8 @@ class Etcd(fixtures.Fixture):
             '--initial-cluster-token', os.path.basename(self.dir),
             '--initial-cluster-state', 'new',
         ], self.log, client + '/health', env=process.clean_env(), cwd=self.dir)
-        self.addCleanup(self.service.stop)
-        self.service.start()
+        self.addCleanup(self.child.stop)
+        self.child.start()
         self.version = httpclient.http(
             'GET', client + '/version').json()['etcdserver']
 

@@ -53,7 +53,7 @@ def _toml(sections):
     return '\n'.join(lines)
 
 
-class InfluxDB(process.Server):
+class InfluxDB(process.LocalService):
     """``influxd`` serving HTTP on a free loopback port.
 
     :param workdir: directory that receives ``influxdb/`` (configuration,
@@ -77,11 +77,11 @@ class InfluxDB(process.Server):
         conf = os.path.join(self.home, 'influxdb.conf')
         with open(conf, 'w') as out:
             out.write(_toml(self._settings(rpc_port)))
-        self.service = process.Service(
+        self.child = process.ChildProcess(
             'influxdb', [INFLUXD, '-config', conf], self.log_path,
             self.url + '/ping', ready_status=(204,),
             env=process.clean_env(), cwd=self.home)
-        self.service.start(timeout)
+        self.child.start(timeout)
 
     def _settings(self, rpc_port):
         return {

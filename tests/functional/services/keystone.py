@@ -37,7 +37,7 @@ ADMIN_USER = 'admin'
 ADMIN_PROJECT = 'admin'
 
 
-class Keystone(process.Server):
+class Keystone(process.LocalService):
     """A Keystone of its own, bootstrapped with an admin user.
 
     :param venv: virtualenv holding keystone and gunicorn
@@ -77,12 +77,12 @@ class Keystone(process.Server):
         gunicorn_conf = config.write_gunicorn_conf(
             self.home, 'keystone', 'keystone.wsgi.api:application',
             self.port, 1)
-        self.service = process.Service(
+        self.child = process.ChildProcess(
             'keystone', [self._bin('gunicorn')], self.logs['keystone'],
             self.url, env=config.gunicorn_env(
                 gunicorn_conf, OS_KEYSTONE_CONFIG_FILES=conf),
             cwd=self.home)
-        self.service.start()
+        self.child.start()
 
     def _write_conf(self):
         # Without a cache Keystone spends some 0.4s validating the token
@@ -202,8 +202,8 @@ class Keystone(process.Server):
             LOG.warning('Keystone answered %s %s with %s (%s): restarting '
                         'it', method, path, answer.status, answer.text[:200])
             self.timings['keystone_restarts'] = attempt + 1
-            self.service.stop()
-            self.service.start()
+            self.child.stop()
+            self.child.start()
 
     def find(self, collection, name, **filters):
         """ID of the named object of a collection, or None."""

@@ -108,16 +108,22 @@ class MariaDB(fixtures.Fixture):
                                database=database, charset='utf8mb4',
                                autocommit=True, connect_timeout=5)
 
-    def create_database(self, name):
-        """Create an empty database; return its SQLAlchemy URL."""
-        conn = self.connect()
+    def query(self, database, *statements):
+        """Run (sql, args) statements on one connection; the last's rows."""
+        conn = self.connect(database)
         try:
             with conn.cursor() as cursor:
-                cursor.execute('DROP DATABASE IF EXISTS `%s`' % name)
-                cursor.execute('CREATE DATABASE `%s` CHARACTER SET utf8mb4'
-                               % name)
+                for sql, args in statements:
+                    cursor.execute(sql, args)
+                return cursor.fetchall()
         finally:
             conn.close()
+
+    def create_database(self, name):
+        """Create an empty database; return its SQLAlchemy URL."""
+        self.query(None, ('DROP DATABASE IF EXISTS `%s`' % name, None),
+                   ('CREATE DATABASE `%s` CHARACTER SET utf8mb4' % name,
+                    None))
         return self.url(name)
 
     def url(self, database):

@@ -187,34 +187,35 @@ def spawn(argv, log_path, env=None, cwd=None, mode='ab'):
             start_new_session=True)
 
 
-class Server(object):
-    """What every service module wraps: a ``Service`` on a loopback port.
+class LocalService(object):
+    """A service on a loopback port, run by one ``ChildProcess``.
 
-    Subclasses set ``port`` and, once started, ``service``.
+    What every service module subclasses: subclasses set ``port`` and,
+    once started, ``child``.
     """
 
     scheme = 'http'
     port = None
-    service = None
+    child = None
 
     @property
     def url(self):
-        """Root URL of the server."""
+        """Root URL of the service."""
         return '%s://%s:%s' % (self.scheme, HOST, self.port)
 
     def stop(self):
-        """Stop the server by its PID; safe to call more than once.
+        """Stop the service by its PID; safe to call more than once.
 
-        It can be started again with ``service.start()``.
+        It can be started again with ``child.start()``.
         """
-        if self.service is not None:
-            self.service.stop()
+        if self.child is not None:
+            self.child.stop()
 
 
-class Service(object):
+class ChildProcess(object):
     """One long-running child process, alone in its process group.
 
-    :param ready_url: URL answering ``ready_status`` once the service
+    :param ready_url: URL answering ``ready_status`` once the process
                       serves (None: nothing to wait for)
     """
 

@@ -9,13 +9,21 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""A running ``cloudkitty-processor``, watched through its scope states."""
+"""A running ``cloudkitty-processor``, watched through its log and states.
+
+The one wrapper of the processor: the functional tests, the demo, the
+scale benchmark and the tempest run (``functional.tempest_run``) start it
+here.
+"""
 
 import os
 import signal
 import time
 
 from functional.services import process
+
+STOP_TIMEOUT = 30
+"""Seconds the processor gets to stop its workers after SIGTERM."""
 
 
 class EnvError(process.StackError):
@@ -28,17 +36,36 @@ class Processor(object):
     It runs in a session of its own: cotyledon's master sends SIGHUP to
     its whole process group, which must not include the test runner.
 
+    :param conf: its cloudkitty.conf
+    :param workdir: its working directory, where its output goes
+        (``processor.out``)
+    :param log_file: where it logs (``[DEFAULT] log_file``); None when
+        it logs to its output
+    :param name: how messages name it
+    :param states: callable returning {scope: start of its last rated
+        period}, for ``wait`` (``CloudKittyEnv.states``)
+    :param scopes: the scopes ``wait_for`` waits for
     :param fail_fast: stop waiting as soon as the processor logs an error
         (a failed collection would otherwise be retried one period later,
         an hour after the test gave up).
+    :param environ: its environment; the caller's when None
     """
 
     POLL = 0.1
-    ERROR_MARK = ' ERROR '
+    ERROR_MARKS = (' ERROR ', ' CRITICAL ')
 
-    def __init__(self, env, fail_fast=True):
-        self.env = env
+    def __init__(self, conf, workdir, log_file=None,
+                 name='cloudkitty-processor', states=None, scopes=(),
+                 fail_fast=True, environ=None):
+        self.conf = conf
+        self.dir = workdir
+        self.output = os.path.join(workdir, 'processor.out')
+        self.log_file = log_file or self.output
+        self.name = name
+        self.states = states
+        self.scopes = list(scopes)
         self.fail_fast = fail_fast
+        self.environ = environ
         self.proc = None
         self.started = None
         self._forget_log()
@@ -56,16 +83,21 @@ class Processor(object):
         self._forget_log()
         self.started = time.monotonic()
         self.proc = process.spawn(
-            [path, '--config-file', self.env.conf],
-            os.path.join(self.env.dir, 'processor.out'), cwd=self.env.dir)
+            [path, '--config-file', self.conf], self.output,
+            env=self.environ, cwd=self.dir)
         return self
+
+    @property
+    def running(self):
+        """Whether it was started and has not exited."""
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self):
         if self.proc is not None:
             if self.proc.poll() is None:
                 # A paused group would never act on SIGTERM.
                 self._signal_group(signal.SIGCONT)
-            process.stop_process(self.proc, 30, 'cloudkitty-processor',
+            process.stop_process(self.proc, STOP_TIMEOUT, self.name,
                                  whole_group=False)
             self.proc = None
 
@@ -103,7 +135,7 @@ class Processor(object):
 
     def _forget_log(self):
         try:
-            self._log_read = os.path.getsize(self.env.log_file)
+            self._log_read = os.path.getsize(self.log_file)
         except OSError:
             self._log_read = 0
         self._log_text = ''
@@ -116,7 +148,7 @@ class Processor(object):
         still being written shows at the next call.
         """
         try:
-            with open(self.env.log_file, 'rb') as f:
+            with open(self.log_file, 'rb') as f:
                 f.seek(self._log_read)
                 added = f.read()
         except OSError:
@@ -125,12 +157,13 @@ class Processor(object):
         lines = added[:complete].decode(errors='replace')
         self._log_read += complete
         self._log_text += lines
-        self._log_errors.extend(line for line in lines.splitlines()
-                                if self.ERROR_MARK in line)
+        self._log_errors.extend(
+            line for line in lines.splitlines()
+            if any(mark in line for mark in self.ERROR_MARKS))
         return self._log_text
 
     def errors(self):
-        """Lines the processor logged at ERROR level."""
+        """Lines the processor logged at ERROR level or above."""
         self.log()
         return list(self._log_errors)
 
@@ -148,25 +181,25 @@ class Processor(object):
                     'cloudkitty-processor exited with status %s while '
                     'waiting for %s:\n%s' % (
                         self.proc.returncode, what,
-                        process.tail(self.env.log_file)))
+                        process.tail(self.log_file)))
             errors = self.errors() if self.fail_fast else []
             if errors:
                 raise EnvError(
                     'cloudkitty-processor logged errors while waiting for '
-                    '%s (log: %s):\n%s' % (what, self.env.log_file,
+                    '%s (log: %s):\n%s' % (what, self.log_file,
                                            '\n'.join(errors[:20])))
-            states = self.env.states()
+            states = self.states()
             if done(states):
                 return states
             if time.monotonic() > deadline:
                 raise EnvError(
                     'cloudkitty-processor: no %s after %ss; states: %s\n%s'
-                    % (what, timeout, states, process.tail(self.env.log_file)))
+                    % (what, timeout, states, process.tail(self.log_file)))
             time.sleep(self.POLL)
 
     def wait_for(self, until, timeout, scopes=None):
         """Wait until every scope (of ``scopes``) is rated to ``until``."""
-        scopes = set(self.env.scopes if scopes is None else scopes)
+        scopes = set(self.scopes if scopes is None else scopes)
 
         def done(states):
             return all(states.get(scope) is not None and

@@ -13,9 +13,12 @@
 
 The series are written by promtool (``tsdb create-blocks-from
 openmetrics``) before Prometheus starts and nothing is scraped, so that
-every query has a known answer.
+every query has a known answer. The OpenMetrics text promtool reads is
+written here (``write_openmetrics``) for every data set: the functional
+stack's, the scale-out test's and the scale benchmark's.
 """
 
+import collections
 import os
 
 from functional.services import httpclient
@@ -25,9 +28,63 @@ PROMETHEUS = os.environ.get('AETOS_STACK_PROMETHEUS', '/usr/bin/prometheus')
 PROMTOOL = os.environ.get('AETOS_STACK_PROMTOOL', '/usr/bin/promtool')
 BACKFILL_TIMEOUT = 300
 
+Family = collections.namedtuple('Family', 'metric kind help series')
+"""One metric of a data set: its name, OpenMetrics type (gauge or
+counter), help text, and an iterable of (labels dict, samples) where the
+samples are (Unix time, value) pairs in time order."""
 
-class Prometheus(process.Server):
-    """Prometheus over the data of ``data.render()`` (OpenMetrics text).
+
+def _format_value(value):
+    """OpenMetrics text for a sample value (integers without a dot)."""
+    if float(value).is_integer():
+        return '%d' % value
+    return repr(float(value))
+
+
+def _escape(value):
+    """Escape a label value for the OpenMetrics text format."""
+    return (value.replace('\\', '\\\\').replace('"', '\\"')
+            .replace('\n', '\\n'))
+
+
+def write_openmetrics(out, families):
+    """Write ``Family`` items as OpenMetrics text, ``# EOF`` included.
+
+    A counter's family drops the ``_total`` suffix of its samples' name,
+    as the format requires. Written series by series, so that a large
+    data set is never held whole.
+
+    :param out: a text file open for writing
+    :returns: how many samples were written
+    """
+    written = 0
+    for family in families:
+        name = family.metric
+        if family.kind == 'counter' and name.endswith('_total'):
+            name = name[:-len('_total')]
+        out.write('# HELP %s %s\n# TYPE %s %s\n' % (
+            name, family.help, name, family.kind))
+        for labels, samples in family.series:
+            text = ','.join('%s="%s"' % (label, _escape(value))
+                            for label, value in sorted(labels.items()))
+            lines = ['%s{%s} %s %d\n' % (
+                family.metric, text, _format_value(value), moment)
+                for moment, value in samples]
+            out.write(''.join(lines))
+            written += len(lines)
+    out.write('# EOF\n')
+    return written
+
+
+def backfill(openmetrics, tsdb, log_path, timeout=BACKFILL_TIMEOUT):
+    """Write the series of an OpenMetrics file as blocks into ``tsdb``."""
+    process.run([PROMTOOL, 'tsdb', 'create-blocks-from', 'openmetrics',
+                 openmetrics, tsdb], log_path, timeout=timeout,
+                cwd=os.path.dirname(tsdb))
+
+
+class Prometheus(process.LocalService):
+    """Prometheus over the data of ``data.families()`` (``Family`` items).
 
     :param home: directory for its configuration, data and log
     :param log_path: Prometheus' log (``home/prometheus.log`` when None);
@@ -55,11 +112,9 @@ class Prometheus(process.Server):
                       'scrape_configs: []\n')
         metrics = os.path.join(self.home, 'dataset.om')
         with open(metrics, 'w') as out:
-            out.write(self.data.render())
-        process.run([PROMTOOL, 'tsdb', 'create-blocks-from', 'openmetrics',
-                     metrics, tsdb], self.promtool_log,
-                    timeout=BACKFILL_TIMEOUT, cwd=self.home)
-        self.service = process.Service(
+            write_openmetrics(out, self.data.families())
+        backfill(metrics, tsdb, self.promtool_log)
+        self.child = process.ChildProcess(
             'prometheus',
             [PROMETHEUS,
              '--config.file', conf,
@@ -69,7 +124,7 @@ class Prometheus(process.Server):
              '--web.listen-address', '%s:%s' % (process.HOST, self.port)],
             self.log_path, self.url + '/-/ready',
             env=process.clean_env(), cwd=self.home)
-        self.service.start()
+        self.child.start()
 
     def check_count(self, metric, at, expected):
         """Fail unless ``count(metric)`` at ``at`` is ``expected``.
