@@ -13,12 +13,12 @@
 """The Aetos collector, against a fake Keystone and a fake Aetos."""
 import copy
 import os
-import threading
 
 import fixtures
 from keystoneauth1 import loading as ks_loading
 import requests
 from requests import adapters as requests_adapters
+import voluptuous
 
 from cloudkitty import collector
 from cloudkitty.collector import aetos
@@ -61,27 +61,51 @@ def _fetch(found, metric='instance_up'):
 class GetCollectorTest(tests.TestCase):
     """What cloudkitty-processor does to load the collector."""
 
-    def _metrics_file(self, workdir):
+    def _metrics_file(self, workdir, metric='    unit: instance\n'):
         metrics_file = os.path.join(workdir, 'metrics.yml')
         with open(metrics_file, 'w') as out:
-            out.write('metrics:\n  instance_up:\n    unit: instance\n')
+            out.write('metrics:\n  instance_up:\n' + metric)
         return metrics_file
 
-    def test_get_collector_loads_aetos(self):
-        metrics_file = self._metrics_file(
-            self.useFixture(fixtures.TempDir()).path)
-        aetos_fakes.use_fake_network(self)
-        aetos_fakes.configure_keystone(self)
+    def _collect_from(self, metrics_file):
         self.conf.set_override('collector', 'aetos', 'collect')
         self.conf.set_override('metrics_conf', metrics_file, 'collect')
+
+    def test_get_collector_loads_aetos_without_network(self):
+        network = aetos_fakes.use_fake_network(self)
+        aetos_fakes.configure_keystone(self)
+        self._collect_from(self._metrics_file(
+            self.useFixture(fixtures.TempDir()).path))
 
         loaded = collector.get_collector()
 
         self.assertIsInstance(loaded, aetos.AetosCollector)
         self.assertIsInstance(loaded, prometheus_base.PrometheusCollectorBase)
         self.assertIsInstance(loaded.client, aetos_client.AetosClient)
-        self.assertEqual(aetos_fakes.AETOS_PUBLIC, loaded.client.url)
+        self.assertEqual('collector_aetos', loaded.options_group)
         self.assertEqual(['instance_up'], list(loaded.conf))
+        self.assertEqual([], network.request_history)
+        # The endpoint is found at the first query.
+        network.get(aetos_fakes.AETOS_QUERY_URL, json=ANSWER)
+        _fetch(loaded)
+        self.assertEqual(aetos_fakes.AETOS_PUBLIC, loaded.client.url)
+
+    def test_bad_metrics_reported_before_keystone_is_asked(self):
+        network = aetos_fakes.use_fake_network(self)
+        network.post(aetos_fakes.TOKEN_URL, status_code=401)
+        aetos_fakes.configure_keystone(self, password='wrong')
+        self._collect_from(self._metrics_file(
+            self.useFixture(fixtures.TempDir()).path,
+            '    unit: instance\n    extra_args:\n'
+            '      aggregation_method: median\n'))
+        for load in (collector.get_collector,
+                     lambda: aetos.AetosCollector(period=3600, conf={
+                         'metrics': {'instance_up': {
+                             'unit': 'instance', 'extra_args': {
+                                 'aggregation_method': 'median'}}}})):
+            error = self.assertRaises(voluptuous.Invalid, load)
+            self.assertIn('aggregation_method', str(error))
+        self.assertEqual([], network.request_history)
 
     def test_get_collector_from_a_config_file(self):
         """Options from cloudkitty.conf, as the processor reads them.
@@ -124,8 +148,13 @@ class GetCollectorTest(tests.TestCase):
         loaded = collector.get_collector()
 
         self.assertIsInstance(loaded, aetos.AetosCollector)
-        self.assertEqual(aetos_fakes.AETOS_INTERNAL, loaded.client.url)
         self.assertEqual(['instance_up'], list(loaded.conf))
+        self.assertEqual([], network.request_history)
+        internal = aetos_fakes.AETOS_INTERNAL + '/api/v1/query'
+        network.get(internal, json=ANSWER)
+        [point] = _fetch(loaded)
+        self.assertEqual(1, point.qty)
+        self.assertEqual(aetos_fakes.AETOS_INTERNAL, loaded.client.url)
         [token_request] = aetos_fakes.token_requests(network)
         self.assertEqual(
             {'name': 'cloudkitty', 'password': aetos_fakes.PASSWORD,
@@ -159,11 +188,6 @@ class AetosCollectorTest(tests.TestCase):
         self.assertEqual(aetos_fakes.END.isoformat(), params['time'])
         self.assertTrue(params['query'].endswith(' and on (project_id) up'))
 
-    def _pool_sizes(self, found):
-        http = found.client.session.session
-        return {http.adapters[scheme].poolmanager.connection_pool_kw[
-            'maxsize'] for scheme in ('http://', 'https://')}
-
     def test_pool_follows_max_threads(self):
         # Each metric of a scope is fetched from its own thread. The
         # default differs between base releases: read it.
@@ -172,9 +196,11 @@ class AetosCollectorTest(tests.TestCase):
         default = self.conf.orchestrator.max_threads
         self.assertEqual(
             {max(default, requests_adapters.DEFAULT_POOLSIZE)},
-            self._pool_sizes(_new_collector()))
+            aetos_fakes.pool_sizes(
+                _new_collector().client.session.session))
         self.conf.set_override('max_threads', 40, 'orchestrator')
-        self.assertEqual({40}, self._pool_sizes(_new_collector()))
+        self.assertEqual({40}, aetos_fakes.pool_sizes(
+                _new_collector().client.session.session))
 
 
 class Aetos1Test(tests.TestCase):
@@ -287,11 +313,16 @@ class FetchFaultTest(tests.TestCase):
         self.assertIn(aetos_fakes.AETOS_PUBLIC, str(cause))
 
     def test_time_refused_without_time(self):
-        # Refused again once the client has stopped sending time.
-        cause = self._fail(prometheus_errors.TimeNotSupported,
+        # The first refusal stops the client sending time; a refusal of
+        # the query sent without it is the server's answer to that query.
+        cause = self._fail(prometheus_errors.HTTPError,
                            status_code=400, json=aetos_fakes.TIME_REFUSED)
+        self.assertNotIsInstance(cause, prometheus_errors.TimeNotSupported)
         self.assertEqual(400, cause.status)
-        self.assertEqual(2, len(aetos_fakes.aetos_queries(self.network)))
+        self.assertFalse(self.collector.client.sends_time)
+        self.assertEqual([True, False], [
+            aetos_fakes.carries_time(request)
+            for request in aetos_fakes.aetos_queries(self.network)])
 
     def test_unreachable(self):
         cause = self._fail(prometheus_errors.UnreachableError,
@@ -311,14 +342,29 @@ class FetchFaultTest(tests.TestCase):
         self.assertEqual(aetos_fakes.AETOS_PUBLIC, cause.url)
         self.assertIn('Welcome', str(cause))
 
-    def test_keystone_refuses_renewal(self):
+    def test_keystone_refuses_the_login(self):
         self.network.post(aetos_fakes.TOKEN_URL, status_code=401, json={
             'error': {'code': 401, 'title': 'Unauthorized',
                       'message': 'The password is expired.'}})
-        self.collector.client.session.auth.invalidate()
         cause = self._fail(prometheus_errors.KeystoneError)
         self.assertEqual(aetos_fakes.KEYSTONE_URL, cause.url)
         self.assertEqual([], aetos_fakes.aetos_queries(self.network))
+
+    def test_role_too_weak(self):
+        self.network.post(aetos_fakes.TOKEN_URL, **aetos_fakes.token_answer(
+            roles=('member',)))
+        cause = self._fail(prometheus_errors.RoleTooWeak)
+        self.assertEqual(['member'], cause.roles)
+        self.assertEqual([], aetos_fakes.aetos_queries(self.network))
+
+    def test_answer_too_large(self):
+        self.conf.set_override('max_answer_size', 1024, 'collector_aetos')
+        self.collector = _new_collector()
+        cause = self._fail(prometheus_errors.AnswerTooLarge,
+                           json=aetos_fakes.vector([({'pad': 'x' * 2000},
+                                                     '1')]))
+        self.assertEqual(1024, cause.limit)
+        self.assertIn('[collector_aetos] max_answer_size', str(cause))
 
 
 class TokenSharingTest(tests.TestCase):
@@ -329,23 +375,11 @@ class TokenSharingTest(tests.TestCase):
         aetos_fakes.configure_keystone(self)
         network.get(aetos_fakes.AETOS_QUERY_URL, json=ANSWER)
         found = _new_collector()
-        results, errors = [], []
 
-        def work():
-            try:
-                for _ in range(5):
-                    results.append(_fetch(found))
-            except Exception as exc:  # reported below
-                errors.append(exc)
+        results = aetos_fakes.run_in_threads(
+            8, lambda: [_fetch(found) for _ in range(5)])
 
-        workers = [threading.Thread(target=work) for _ in range(8)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-
-        self.assertEqual([], errors)
-        self.assertEqual([POINTS] * 40, results)
+        self.assertEqual([[POINTS] * 5] * 8, results)
         self.assertEqual(1, len(aetos_fakes.token_requests(network)))
         queries = aetos_fakes.aetos_queries(network)
         self.assertEqual(40, len(queries))

@@ -15,11 +15,13 @@ import copy
 import datetime
 
 import testscenarios
+import voluptuous
 
 from cloudkitty.collector import aetos
 from cloudkitty.collector import exceptions as collect_exc
 from cloudkitty.collector import prometheus
 from cloudkitty.collector import prometheus_base
+from cloudkitty.common import aetos_setup
 from cloudkitty.common import prometheus_client
 from cloudkitty.common import prometheus_client_base
 from cloudkitty.common import prometheus_errors
@@ -269,32 +271,53 @@ class LabelValueEscapingTest(_NetworkTest):
             self.assertEqual(query, params['query'])
 
 
+class Recorder(object):
+    """A connect callable that records its calls and gives ``client``."""
+
+    def __init__(self, client):
+        self.client = client
+        self.calls = []
+
+    def __call__(self, conf, group, pool_size):
+        self.calls.append((conf, group, pool_size))
+        return self.client
+
+
+class _Thin(prometheus_base.PrometheusCollectorBase):
+    """A collector that says only how it connects, as the real ones do."""
+
+    collector_name = 'prometheus'
+
+
 class ContractTest(_NetworkTest):
-    """The base takes a client, and only a client."""
+    """The base owns the start: metrics first, then the client."""
 
-    def test_client_base_is_abstract(self):
-        self.assertRaises(TypeError,
-                          prometheus_client_base.PrometheusClientBase, 'u')
+    def test_metrics_checked_before_connecting(self):
+        connect = Recorder(None)
+        self.assertRaises(
+            voluptuous.Invalid, _Thin, connect, period=3600,
+            conf={'metrics': {'up': {'unit': 'u', 'extra_args': {
+                'aggregation_method': 'median'}}}})
+        self.assertEqual([], connect.calls)
 
-        class NoTransport(prometheus_client_base.PrometheusClientBase):
-            pass
-
-        self.assertRaises(TypeError, NoTransport, 'u')
-
-    def test_not_a_client(self):
-        error = self.assertRaises(
-            TypeError, prometheus_base.PrometheusCollectorBase,
-            aetos_fakes.PROMETHEUS_URL, period=3600,
-            conf={'metrics': {'up': {'unit': 'u'}}})
-        self.assertEqual('PrometheusCollectorBase needs a '
-                         'PrometheusClientBase, not str', str(error))
+    def test_connect_gets_the_group_and_the_threads(self):
+        self.conf.import_opt('max_threads', 'cloudkitty.orchestrator',
+                             'orchestrator')
+        self.conf.set_override('max_threads', 17, 'orchestrator')
+        client = prometheus_client.PrometheusClient(aetos_fakes.PROMETHEUS_URL)
+        connect = Recorder(client)
+        collector = _Thin(connect, period=3600,
+                          conf={'metrics': {'up': {'unit': 'u'}}})
+        [(_conf, group, pool_size)] = connect.calls
+        self.assertEqual(('collector_prometheus', 17), (group, pool_size))
+        self.assertEqual('collector_prometheus', collector.options_group)
+        self.assertIs(client, collector.client)
 
     def test_any_client_is_used(self):
         self._serve(aetos_fakes.vector([({}, '3')]))
         client = prometheus_client.PrometheusClient(aetos_fakes.PROMETHEUS_URL)
-        collector = prometheus_base.PrometheusCollectorBase(
-            client, period=3600, conf={'metrics': {'up': {'unit': 'u'}}})
-        self.assertIs(client, collector.client)
+        collector = _Thin(Recorder(client), period=3600,
+                          conf={'metrics': {'up': {'unit': 'u'}}})
         [point] = collector.fetch_all('up', aetos_fakes.START,
                                       aetos_fakes.END, SCOPE)
         self.assertEqual('3', str(point.qty))
@@ -307,6 +330,8 @@ class ContractTest(_NetworkTest):
             self.assertIsInstance(collector.client,
                                   prometheus_client_base.PrometheusClientBase)
             self.assertIs(pins, collector.pins_queries)
+            self.assertEqual('collector_' + collector.collector_name,
+                             collector.options_group)
 
 
 class ResultKindTest(_NetworkTest):
@@ -324,22 +349,33 @@ class ResultKindTest(_NetworkTest):
                               'result': self.ANSWERS[kind]}})
         collector = _collector(prometheus.PrometheusCollector, 'up',
                                {'unit': 'u'})
-        return self.assertRaises(
+        error = self.assertRaises(
             collect_exc.CollectError, collector.fetch_all, 'up',
             aetos_fakes.START, aetos_fakes.END, SCOPE)
+        self.assertIsInstance(error.__cause__,
+                              prometheus_errors.NotAPrometheusAnswer)
+        return error
 
     def test_matrix(self):
         self.assertEqual(
-            'Answer to [max(max_over_time(up{project_id="%s"}[3600s])) by '
-            '(project_id)] is a matrix, not an instant vector: check the '
-            'metric definition (query_prefix, query_suffix)' % SCOPE,
+            'Prometheus at http://prometheus.test:9090/api/v1 answered a '
+            'matrix to a query that must give an instant vector: check the '
+            'metric definition (query_prefix, query_suffix)',
             str(self._fail('matrix')))
 
     def test_scalar_and_string(self):
         for kind in ('scalar', 'string'):
-            message = str(self._fail(kind))
-            self.assertIn('is a %s,' % kind, message)
-            self.assertIn('up{project_id="%s"}' % SCOPE, message)
+            self.assertIn('answered a %s to a query that must give an '
+                          'instant vector' % kind, str(self._fail(kind)))
+
+
+class _UnpinnedAetos(prometheus_base.PrometheusCollectorBase):
+    """Aetos without ``@``: what an Aetos 1.0.0 cannot serve."""
+
+    collector_name = 'aetos'
+
+    def __init__(self, **kwargs):
+        super(_UnpinnedAetos, self).__init__(aetos_setup.client, **kwargs)
 
 
 class TimeRefusedTest(tests.TestCase):
@@ -349,20 +385,15 @@ class TimeRefusedTest(tests.TestCase):
         super(TimeRefusedTest, self).setUp()
         self.logs = aetos_fakes.hear(self, prometheus_base)
         self.network = aetos_fakes.use_fake_network(self)
-        self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
-                               'collector_prometheus')
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL,
-                         json=aetos_fakes.vector([({}, '1')]))
-        self.network.get(aetos_fakes.PROMETHEUS_QUERY_URL,
-                         additional_matcher=aetos_fakes.carries_time,
-                         status_code=400, json=aetos_fakes.TIME_REFUSED)
 
     def test_metric_not_pinned(self):
+        aetos_fakes.configure_keystone(self)
+        aetos_fakes.act_as_aetos_1(self.network,
+                                   aetos_fakes.vector([({}, '1')]))
         # A prefix @ could not pin; yet no start-up warning, since this
         # collector pins nothing.
-        collector = _collector(prometheus.PrometheusCollector, 'up',
-                               {'unit': 'u', 'extra_args': {
-                                   'query_prefix': 'time() -'}})
+        collector = _collector(_UnpinnedAetos, 'up', {
+            'unit': 'u', 'extra_args': {'query_prefix': 'time() -'}})
         self.assertEqual([], aetos_fakes.log_lines(self.logs))
         for _ in range(2):
             error = self.assertRaises(
@@ -371,9 +402,34 @@ class TimeRefusedTest(tests.TestCase):
             self.assertIsInstance(error.__cause__,
                                   prometheus_errors.MetricNotPinned)
             self.assertIn('Metric up ', str(error))
-            self.assertIn('does not pin its queries', str(error))
-            self.assertIn(aetos_fakes.PROMETHEUS_URL, str(error))
+            self.assertIn('the aetos collector does not pin its queries',
+                          str(error))
+            self.assertIn(aetos_fakes.AETOS_PUBLIC, str(error))
         self.assertFalse(collector.client.sends_time)
         # The refusal of time only; nothing is asked without it.
-        [request] = self.network.request_history
+        [request] = aetos_fakes.aetos_queries(self.network)
         self.assertTrue(aetos_fakes.carries_time(request))
+
+    def test_prometheus_keeps_sending_time(self):
+        # Only Aetos 1.0.0 refuses time: from Prometheus such an answer
+        # is an HTTP error like any other.
+        self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
+                               'collector_prometheus')
+        aetos_fakes.act_as_aetos_1(self.network,
+                                   aetos_fakes.vector([({}, '1')]),
+                                   url=aetos_fakes.PROMETHEUS_QUERY_URL)
+        collector = _collector(prometheus.PrometheusCollector, 'up',
+                               {'unit': 'u'})
+        for _ in range(2):
+            error = self.assertRaises(
+                collect_exc.CollectError, collector.fetch_all, 'up',
+                aetos_fakes.START, aetos_fakes.END, SCOPE)
+            self.assertIsInstance(error.__cause__,
+                                  prometheus_errors.HTTPError)
+            self.assertNotIsInstance(error.__cause__,
+                                     prometheus_errors.TimeNotSupported)
+        self.assertTrue(collector.client.sends_time)
+        self.assertEqual([True, True], [
+            aetos_fakes.carries_time(request) for request in
+            aetos_fakes.requests_to(self.network,
+                                    aetos_fakes.PROMETHEUS_QUERY_URL)])
