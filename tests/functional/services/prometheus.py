@@ -32,10 +32,16 @@ class Prometheus(process.Server):
     :param home: directory for its configuration, data and log
     :param log_path: Prometheus' log (``home/prometheus.log`` when None);
                      promtool logs next to it
+    :param extra_args: more command-line flags, e.g. ``--query.max-samples``
+    :param query_log: file where Prometheus logs every query it runs, or
+                      None for no query log
     """
 
-    def __init__(self, home, data, log_path=None, promtool_log=None):
+    def __init__(self, home, data, log_path=None, promtool_log=None,
+                 extra_args=(), query_log=None):
         self.home = home
+        self.extra_args = list(extra_args)
+        self.query_log = query_log
         self.data = data
         self.log_path = log_path or os.path.join(home, 'prometheus.log')
         self.promtool_log = promtool_log or os.path.join(home,
@@ -66,7 +72,8 @@ class Prometheus(process.Server):
              '--storage.tsdb.path', tsdb,
              # Blocks older than the retention would be deleted at once.
              '--storage.tsdb.retention.time', '3650d',
-             '--web.listen-address', '%s:%s' % (process.HOST, self.port)],
+             '--web.listen-address', '%s:%s' % (process.HOST, self.port)]
+            + self.extra_args,
             self.log_path, self.url + '/-/ready',
             env=process.clean_env(), cwd=self.home)
         self.service.start()
