@@ -57,8 +57,10 @@ class Prometheus(process.Server):
             # Nothing is scraped: the backfilled series are all there is.
             out.write('global:\n'
                       '  scrape_interval: 1m\n'
-                      '  evaluation_interval: 1m\n'
-                      'scrape_configs: []\n')
+                      '  evaluation_interval: 1m\n')
+            if self.query_log:
+                out.write('  query_log_file: %s\n' % self.query_log)
+            out.write('scrape_configs: []\n')
         metrics = os.path.join(self.home, 'dataset.om')
         with open(metrics, 'w') as out:
             out.write(self.data.render())
