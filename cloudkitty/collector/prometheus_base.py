@@ -29,6 +29,7 @@ import voluptuous
 from cloudkitty import collector
 from cloudkitty.collector import exceptions as collect_exc
 from cloudkitty.collector import promql
+from cloudkitty.collector import samples as samples_mod
 from cloudkitty.collector import scope_batch
 from cloudkitty.common import prometheus_errors
 from cloudkitty import utils as ck_utils
@@ -107,13 +108,44 @@ class PrometheusCollectorBase(collector.BaseCollector):
                 'the time parameter (Aetos 2.0.0 or newer)',
                 self.collector_name, '; '.join(
                     '%s (%s)' % item for item in self._unpinnable.items()))
-        self._batcher, self._per_scope = scope_batch.for_collector(self)
+        self._batcher, self._per_scope = self._make_batcher(
+            CONF[self.options_group] if self.options_group else None)
 
     def metrics_where(self, test):
         """``{metric: test(extra_args)}`` where the test gives a truth."""
         found = ((name, test(metric['extra_args']))
                  for name, metric in sorted(self.conf.items()))
         return {name: value for name, value in found if value}
+
+    def _make_batcher(self, settings):
+        """The scope batching the collector's options ask for.
+
+        :param settings: the collector's option group (``CONF[group]``),
+            or None for a collector without one
+        :returns: ``(batcher, per_scope)``: the ScopeBatcher, or None when
+            batching is off, and the metrics still asked one scope at a
+            time (see ``promql.scope_safe``)
+        """
+        if settings is None or not settings.scope_batching:
+            return None, {}
+        per_scope = self.metrics_where(
+            lambda args: not promql.scope_safe(args))
+        if per_scope:
+            LOG.info('%s collector: %s are collected per scope: their '
+                     'query_prefix or query_suffix could mix scopes if '
+                     'grouped by the scope label', self.collector_name,
+                     ', '.join(per_scope))
+        batcher = scope_batch.ScopeBatcher(
+            settings.scope_batch_entries, settings.scope_batch_max_samples,
+            settings.scope_batch_max_age,
+            self.client.answer_timeout)
+        LOG.info('%s collector: scope batching is on: one query per metric '
+                 'and period for every scope; this worker process keeps at '
+                 'most %d answers holding %d samples, each served for %d s; '
+                 'a scope waits at most %s s for another\'s query',
+                 self.collector_name, batcher.entries, batcher.max_samples,
+                 batcher.max_age, batcher.wait_timeout)
+        return batcher, per_scope
 
     @staticmethod
     def check_configuration(conf):
@@ -141,7 +173,11 @@ class PrometheusCollectorBase(collector.BaseCollector):
 
     def _format_data(self, metric_name, scope_key, scope_id, start, end,
                      data):
-        """Split one result sample into (metadata, groupby, quantity)."""
+        """Split one result sample into (metadata, groupby, quantity).
+
+        :raises CollectError: the value cannot go through the metric's
+            factor, offset and mutate
+        """
         metric_conf = self.conf[metric_name]
         labels = data['metric']
         metadata = {key: labels.get(key, '')
@@ -150,16 +186,27 @@ class PrometheusCollectorBase(collector.BaseCollector):
         groupby.update((key, labels.get(key, ''))
                        for key in metric_conf['groupby'])
 
-        # Nine significant digits, halves rounded up: what rated data
-        # has always been computed with.
-        with decimal.localcontext() as ctx:
-            ctx.prec = 9
-            ctx.rounding = decimal.ROUND_HALF_UP
-            raw = +decimal.Decimal(data['value'][1])
-            qty = ck_utils.convert_unit(raw, metric_conf['factor'],
-                                        metric_conf['offset'])
-            qty = ck_utils.mutate(qty, metric_conf['mutate'],
-                                  mutate_map=metric_conf.get('mutate_map'))
+        # Nine significant digits, halves rounded up, as CloudKitty's
+        # rated data is computed.
+        try:
+            with decimal.localcontext() as ctx:
+                ctx.prec = 9
+                ctx.rounding = decimal.ROUND_HALF_UP
+                raw = +decimal.Decimal(data['value'][1])
+                qty = ck_utils.convert_unit(raw, metric_conf['factor'],
+                                            metric_conf['offset'])
+                qty = ck_utils.mutate(
+                    qty, metric_conf['mutate'],
+                    mutate_map=metric_conf.get('mutate_map'))
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            raise collect_exc.CollectError(
+                'Metric %s, scope %s: the value %s cannot be converted '
+                'with factor %s, offset %s and mutate %s (%s): check them '
+                'in the metrics configuration' % (
+                    metric_name, prometheus_errors.excerpt(scope_id, 100),
+                    prometheus_errors.excerpt(data['value'][1], 40),
+                    metric_conf['factor'], metric_conf['offset'],
+                    metric_conf['mutate'], type(exc).__name__)) from exc
         return metadata, groupby, qty
 
     def _refuse_unpinned(self, metric_name):
@@ -192,7 +239,11 @@ class PrometheusCollectorBase(collector.BaseCollector):
             return self.client.get_instant(query, end.isoformat())
 
     def _samples(self, metric_name, start, end, scope_key, scope_id):
-        """The result samples of one query; every scope's for None."""
+        """The result samples of one query; every scope's for None.
+
+        :returns: ``(samples, warnings)``, the answer's ``warnings`` (a
+            list, empty when it has none)
+        """
         metric_conf = self.conf[metric_name]
         groupby = list(metric_conf.get('groupby', []))
         if scope_id is None and scope_key not in groupby:
@@ -203,30 +254,33 @@ class PrometheusCollectorBase(collector.BaseCollector):
         LOG.debug("Running PromQL query [%s] through the %s collector",
                   query, self.collector_name)
         answer = self._ask(metric_name, query, end)
-        kind = answer['data'].get('resultType')
-        if kind in ('matrix', 'scalar', 'string'):
-            raise prometheus_errors.NotAPrometheusAnswer(
-                'Answer to [%s] is a %s, not an instant vector: check the '
-                'metric definition (query_prefix, query_suffix)'
-                % (query, kind), url=self.client.url)
-        return answer['data']['result']
+        return answer['data']['result'], answer.get('warnings') or []
 
     def _batched(self, metric_name, start, end, scope_key, scope_id):
-        """The scope's samples from the batch answer; None for its own."""
+        """The scope's samples from the batch answer; None for its own.
+
+        :raises PathError: the whole query could not reach the server;
+            an AnswerError, or an answer with warnings, makes the scope
+            ask for its own instead
+        """
         if self._batcher is None or metric_name in self._per_scope:
             return None
 
         def every_scope():
-            by_scope = {}
-            for sample in self._samples(metric_name, start, end, scope_key,
-                                        None):
-                scope = sample['metric'].get(scope_key)
-                if scope is not None:
-                    by_scope.setdefault(scope, []).append(sample)
-            return by_scope
+            try:
+                result, warnings = self._samples(metric_name, start, end,
+                                                 scope_key, None)
+            except prometheus_errors.AnswerError as exc:
+                raise scope_batch.FallBack(exc) from exc
+            if warnings:
+                # Partial data must not be served to every scope.
+                raise scope_batch.FallBack(
+                    'the answer carries warnings: %s' % _warned(warnings))
+            return samples_mod.by_scope(result, metric_name, scope_key)
 
-        return self._batcher.samples((metric_name, start, end), scope_id,
-                                     every_scope)
+        return self._batcher.samples(
+            metric_name, (unix_seconds(start), unix_seconds(end)), scope_id,
+            every_scope)
 
     def fetch_all(self, metric_name, start, end, scope_id, q_filter=None):
         scope_key = CONF.collect.scope_key
@@ -234,8 +288,18 @@ class PrometheusCollectorBase(collector.BaseCollector):
             samples = self._batched(metric_name, start, end, scope_key,
                                     scope_id)
             if samples is None:
-                samples = self._samples(metric_name, start, end, scope_key,
-                                        scope_id)
+                result, warnings = self._samples(
+                    metric_name, start, end, scope_key, scope_id)
+                if warnings:
+                    LOG.warning(
+                        '%s collector: the answer for metric %s, scope %s '
+                        'carries warnings, which may mean partial data; it '
+                        'is rated as answered: %s. Check the storage the '
+                        'server reads from', self.collector_name,
+                        metric_name, prometheus_errors.excerpt(scope_id, 100),
+                        _warned(warnings))
+                samples = samples_mod.rateable(result, metric_name,
+                                               scope_key, scope_id)
         except prometheus_errors.PrometheusResponseError as exc:
             # The one place a failure becomes CloudKitty's: the period
             # stays unprocessed and is retried.
@@ -248,3 +312,10 @@ class PrometheusCollectorBase(collector.BaseCollector):
             points.append(self._create_data_point(
                 metric_conf, qty, 0, groupby, metadata, start))
         return points
+
+
+def _warned(warnings):
+    """Prometheus' ``warnings``, untrusted, on one bounded line."""
+    if not isinstance(warnings, list):
+        warnings = [warnings]
+    return prometheus_errors.excerpt('; '.join(str(w) for w in warnings))

@@ -89,10 +89,16 @@ class Prometheus(process.LocalService):
     :param home: directory for its configuration, data and log
     :param log_path: Prometheus' log (``home/prometheus.log`` when None);
                      promtool logs next to it
+    :param extra_args: more command-line flags, e.g. ``--query.max-samples``
+    :param query_log: file where Prometheus logs every query it runs, or
+                      None for no query log
     """
 
-    def __init__(self, home, data, log_path=None, promtool_log=None):
+    def __init__(self, home, data, log_path=None, promtool_log=None,
+                 extra_args=(), query_log=None):
         self.home = home
+        self.extra_args = list(extra_args)
+        self.query_log = query_log
         self.data = data
         self.log_path = log_path or os.path.join(home, 'prometheus.log')
         self.promtool_log = promtool_log or os.path.join(home,
@@ -108,8 +114,10 @@ class Prometheus(process.LocalService):
             # Nothing is scraped: the backfilled series are all there is.
             out.write('global:\n'
                       '  scrape_interval: 1m\n'
-                      '  evaluation_interval: 1m\n'
-                      'scrape_configs: []\n')
+                      '  evaluation_interval: 1m\n')
+            if self.query_log:
+                out.write('  query_log_file: %s\n' % self.query_log)
+            out.write('scrape_configs: []\n')
         metrics = os.path.join(self.home, 'dataset.om')
         with open(metrics, 'w') as out:
             write_openmetrics(out, self.data.families())
@@ -121,7 +129,8 @@ class Prometheus(process.LocalService):
              '--storage.tsdb.path', tsdb,
              # Blocks older than the retention would be deleted at once.
              '--storage.tsdb.retention.time', '3650d',
-             '--web.listen-address', '%s:%s' % (process.HOST, self.port)],
+             '--web.listen-address', '%s:%s' % (process.HOST, self.port)]
+            + self.extra_args,
             self.log_path, self.url + '/-/ready',
             env=process.clean_env(), cwd=self.home)
         self.child.start()
