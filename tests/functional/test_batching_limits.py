@@ -26,10 +26,10 @@ import os
 
 import fixtures
 
+from functional import base
 from functional import dataset as planted
 from functional.services import httpclient
 from functional.services import prometheus as prometheus_mod
-from functional import test_processor
 
 SCOPE_MATCHER = 'project_id="'
 
@@ -41,13 +41,7 @@ def peak_samples(url, query, at):
     return answer.json()['data']['stats']['samples']['peakSamples']
 
 
-class BatchingLimitsTest(test_processor.ProcessorTest):
-
-    # Only the test below runs here; the inherited ones run in
-    # test_processor.
-    test_aetos_collector_rates_planted_usage = None
-    test_prometheus_collector_rates_planted_usage = None
-    test_aetos_outage_loses_nothing = None
+class BatchingLimitsTest(base.ProcessorTestBase):
 
     def _limit(self):
         """Samples over any one scope's query and under some whole ones."""
@@ -87,7 +81,7 @@ class BatchingLimitsTest(test_processor.ProcessorTest):
         env = self.env('prometheus', overrides={'collector_prometheus': {
             'prometheus_url': server.url + '/api/v1',
             'scope_batching': 'true'}})
-        wall = env.run_processor(self.last, test_processor.PROCESSOR_TIMEOUT)
+        wall = env.run_processor(self.last, base.PROCESSOR_TIMEOUT)
         rated = self.assertRatedExactly(env.report())
 
         whole = collections.Counter()

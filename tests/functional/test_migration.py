@@ -42,7 +42,6 @@ from functional.services import cloudkitty_api
 from functional.services import cloudkitty_env
 from functional.services import config
 from functional.services import influxdb
-from functional.services import mariadb as mariadb_mod
 from functional.services import process
 from functional.services import venv
 
@@ -70,9 +69,7 @@ class MigrationTest(base.TestCase):
     def setUpClass(cls):
         super(MigrationTest, cls).setUpClass()
         cls.stack = base.shared_stack()
-        cls.mariadb = mariadb_mod.MariaDB()
-        cls.mariadb.setUp()
-        cls.addClassCleanup(cls.mariadb.cleanUp)
+        cls.mariadb = base.class_mariadb(cls)
         # cloudkitty-api serves /v2, the scope state API included, only
         # with storage version 2.
         cls.influx = influxdb.InfluxDB(base.class_workdir(cls, 'influx-'))
@@ -162,15 +159,9 @@ class MigrationTest(base.TestCase):
 
     def rows(self):
         """{(scope, fetcher, collector): last processed} from the DB."""
-        conn = self.mariadb.connect(self.env.name)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(
-                    'SELECT identifier, fetcher, collector, '
-                    'last_processed_timestamp FROM cloudkitty_storage_states')
-                found = cursor.fetchall()
-        finally:
-            conn.close()
+        found = self.mariadb.query(self.env.name, (
+            'SELECT identifier, fetcher, collector, '
+            'last_processed_timestamp FROM cloudkitty_storage_states', None))
         return {(scope, fetcher, collector): stamp.replace(tzinfo=config.UTC)
                 for scope, fetcher, collector, stamp in found}
 

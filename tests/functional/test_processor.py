@@ -28,9 +28,7 @@ totals) are attached to each test as ``figures`` and printed:
 ``stestr last --all-attachments`` shows them.
 """
 
-import collections
 import datetime
-import decimal
 from importlib import metadata
 import time
 
@@ -38,85 +36,12 @@ from functional import base
 from functional import dataset as planted
 from functional import oracle
 from functional.services import cloudkitty_env
-from functional.services import config
 
 PROCESSOR_TIMEOUT = base.PROCESSOR_TIMEOUT
 PRICE_PRECISION = oracle.PRICE_PRECISION
 
 
-class ProcessorTest(base.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super(ProcessorTest, cls).setUpClass()
-        cls.stack = base.shared_stack()
-        cls.mariadb = base.class_mariadb(cls)
-        data = cls.stack.dataset
-        cls.scopes = sorted(cls.stack.projects.values())
-        cls.names = {pid: name for name, pid in data.project_ids.items()}
-        cls.first = datetime.datetime.fromtimestamp(
-            data.start, config.UTC)
-        cls.last = datetime.datetime.fromtimestamp(
-            data.hour(planted.HOURS - 1), config.UTC)
-        cls.expected = oracle.expected_points(data, cls.scopes)
-
-    def setUp(self):
-        super(ProcessorTest, self).setUp()
-        self.attach_on_failure(self.stack.logs, ('keystone', 'aetos'))
-
-    def env(self, collector, **kwargs):
-        return self.use_env(cloudkitty_env.CloudKittyEnv.from_stack(
-            self.stack, self.mariadb, collector,
-            name=base.db_name('ck_%s' % collector), **kwargs))
-
-    def totals(self, points):
-        """{(project name, metric): (quantity, price)} over the points."""
-        totals = collections.defaultdict(
-            lambda: [decimal.Decimal(0), decimal.Decimal(0)])
-        for (scope, _begin, metric, _groups), (qty, price) in points.items():
-            total = totals[(self.names[scope], metric)]
-            total[0] += qty
-            total[1] += price
-        return {key: tuple(value) for key, value in totals.items()}
-
-    def period_prices(self, points):
-        """{(project name, period start): price} over the points."""
-        prices = collections.defaultdict(decimal.Decimal)
-        for (scope, begin, _metric, _groups), (_qty, price) in points.items():
-            prices[(self.names[scope], begin)] += price
-        return dict(prices)
-
-    def assertClose(self, expected, actual, what):
-        if not oracle.price_matches(expected, actual):
-            self.fail('%s: expected %s, got %s' % (what, expected, actual))
-
-    def assertRatedExactly(self, report):
-        """Every expected point rated once, nothing else, right prices."""
-        rated, duplicates = oracle.rated_points(report)
-        self.assertEqual([], oracle.compare_points(
-            self.expected, rated, duplicates))
-        # The same, summed per project and metric and per project and
-        # period, as a reader of the rated data would see it.
-        expected_totals = self.totals(self.expected)
-        rated_totals = self.totals(rated)
-        self.assertEqual(sorted(expected_totals), sorted(rated_totals))
-        for key, (qty, price) in expected_totals.items():
-            self.assertEqual(qty, rated_totals[key][0], 'total of %s' %
-                             (key,))
-            self.assertClose(price, rated_totals[key][1],
-                             'total price of %s' % (key,))
-        expected_periods = self.period_prices(self.expected)
-        rated_periods = self.period_prices(rated)
-        self.assertEqual(sorted(expected_periods), sorted(rated_periods))
-        for key, price in expected_periods.items():
-            self.assertClose(price, rated_periods[key],
-                             'price of period %s' % (key,))
-        # Every rated project rated up to the last planted hour; nothing
-        # else known to CloudKitty.
-        self.assertEqual(sorted(self.scopes), sorted(report['states']))
-        for scope, state in report['states'].items():
-            self.assertGreaterEqual(state, self.last, scope)
-        return rated
+class ProcessorTest(base.ProcessorTestBase):
 
     def run_and_check(self, collector):
         env = self.env(collector)
