@@ -17,6 +17,8 @@ parameters it sends. Reading the answer within its bounds and checking
 it happen here, once for all of them.
 """
 import abc
+import ipaddress
+from urllib import parse
 
 from oslo_config import cfg
 from oslo_log import log
@@ -58,6 +60,16 @@ def pooled_session(pool_size):
     for scheme in ('https://', 'http://'):
         http.mount(scheme, pooled)
     return http
+
+
+def _loopback(host):
+    """Whether ``host`` is this machine, where plain HTTP crosses no wire."""
+    if not host or host.lower() == 'localhost':
+        return host is not None
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class PrometheusClientBase(abc.ABC):
@@ -119,7 +131,8 @@ class PrometheusClientBase(abc.ABC):
                         'credentials and the answers: set the CA bundle '
                         'in %s instead', where, self.option('insecure'),
                         self.option('cafile'))
-        if url.lower().startswith('http://'):
+        parts = parse.urlsplit(url)
+        if parts.scheme.lower() == 'http' and not _loopback(parts.hostname):
             LOG.warning('%s is reached over plain HTTP: credentials and '
                         'usage cross the network unencrypted; use https',
                         where)

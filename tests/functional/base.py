@@ -40,8 +40,8 @@ from testtools import content
 import yaml
 
 from cloudkitty import collector
-from cloudkitty.collector import aetos
 from cloudkitty.collector import exceptions as collect_exc
+from cloudkitty.common import prometheus_errors
 
 from functional import dataset as planted
 from functional import fake_servers
@@ -392,13 +392,20 @@ class FaultTestBase(TestCase):
         self.assertEqual(url or self.stack.aetos_url, cause.url)
         return message, cause
 
-    def _setup_error(self, **aetos_options):
-        """The start-up error of the Aetos collector: (message, cause)."""
-        with self.assertRaises(aetos.AetosSetupError) as caught:
-            self._collector(**aetos_options)
-        message = str(caught.exception)
-        self.assertNotIn('\n', message)
-        return message, caught.exception.__cause__
+    def _first_query_error(self, kind=None, **aetos_options):
+        """The error of a new collector's first query: (message, cause).
+
+        The collector is built without asking Keystone anything; the
+        login, the token's scope and roles and the catalog are checked at
+        its first query, whose CollectError names Keystone.
+
+        :param kind: the ``prometheus_errors`` class of the cause
+            (KeystoneError when None)
+        """
+        return self._collect_error(
+            self._collector(**aetos_options),
+            kind or prometheus_errors.KeystoneError,
+            url=self.stack.keystone_url)
 
     def _restart_in_cleanup(self, service):
         """Stop a service of the shared stack now, start it at cleanup."""

@@ -15,10 +15,11 @@ A collector that fails quietly rates nothing and costs the operator money,
 so each fault on the Keystone side a deployer can meet is provoked here on
 the real Keystone and Aetos of the shared stack: wrong or changed
 credentials, Keystone stopped, a missing catalog entry, a user too weak to
-see every project. Each test asserts the kind of the error (the start-up
-``AetosSetupError``, or a ``CollectError`` whose cause is a
-``prometheus_errors`` kind) and the facts a deployer needs from its one
-line (URL, status, option group); one exact sentence per message template.
+see every project. The collector is built without asking Keystone
+anything, so each of these fails a query: each test asserts that the
+cause of its ``CollectError`` is the right ``prometheus_errors`` kind, and
+the facts a deployer needs from its one line (URL, status, option
+group); one exact sentence per message template.
 The faults on the Aetos side are in ``test_faults_aetos``.
 """
 
@@ -42,18 +43,18 @@ class CredentialsAndKeystoneTest(base.FaultTestBase):
                      'HTTP 401'):
             self.assertIn(fact, message)
 
-    def test_wrong_password_at_start_up(self):
-        message, cause = self._setup_error(password='not-the-password')
-        self.assertIsInstance(cause, ks_exc.Unauthorized)
+    def test_wrong_password_at_the_first_query(self):
+        message, cause = self._first_query_error(password='not-the-password')
+        self.assertIsInstance(cause.__cause__, ks_exc.Unauthorized)
         self.assertEqual(
             'Keystone at %s refused the [collector_aetos] credentials (HTTP '
             '401): check the user, password, domains and project, and that '
             'the password has not expired' % self.stack.keystone_url,
             message)
 
-    def test_unknown_user_at_start_up(self):
-        message, cause = self._setup_error(username='nobody-here')
-        self.assertIsInstance(cause, ks_exc.Unauthorized)
+    def test_unknown_user_at_the_first_query(self):
+        message, cause = self._first_query_error(username='nobody-here')
+        self.assertIsInstance(cause.__cause__, ks_exc.Unauthorized)
         self._assert_refused(message)
 
     def _new_admin_user(self):
@@ -98,20 +99,21 @@ class CredentialsAndKeystoneTest(base.FaultTestBase):
     def test_credentials_without_project(self):
         # Keystone scopes such a request to the user's default project if
         # it has one; the admin user of keystone-manage bootstrap has none.
-        message, _cause = self._setup_error(
+        message, _cause = self._first_query_error(
             username=self.stack.admin_user,
             password=self.stack.admin_password,
             project_name=None, project_domain_id=None)
         self.assertEqual(
-            'The [collector_aetos] credentials are not project-scoped '
-            '(Keystone at %s gave a token for no project): set project_id, '
-            'or project_name with project_domain_name or project_domain_id'
+            'Keystone at %s gave no project-scoped token for the '
+            '[collector_aetos] credentials: set project_id, or project_name '
+            'with project_domain_name or project_domain_id'
             % self.stack.keystone_url, message)
 
     def test_keystone_stopped_at_start_up(self):
         self._restart_in_cleanup('keystone')
-        message, cause = self._setup_error()
-        self.assertIsInstance(cause, ks_exc.ConnectFailure)
+        # Built all the same: the worker lives and tries at each query.
+        message, cause = self._first_query_error()
+        self.assertIsInstance(cause.__cause__, ks_exc.ConnectFailure)
         self.assertEqual(
             'Keystone at %s could not be reached for a token '
             '(ConnectFailure): check [collector_aetos] auth_url and that '
@@ -133,9 +135,10 @@ class CredentialsAndKeystoneTest(base.FaultTestBase):
         self.assertTrue(self._fetch(ours))
 
     def test_keystone_stopped_before_aetos_saw_the_token(self):
-        # The collector got its token at start-up but never used it: Aetos
-        # cannot validate it and says so.
+        # The collector got its token but never used it: Aetos cannot
+        # validate it and says so.
         ours = self._collector()
+        ours.client.session.get_token()
         self._restart_in_cleanup('keystone')
         message, cause = self._collect_error(ours,
                                              prometheus_errors.HTTPError)
@@ -147,10 +150,10 @@ class CredentialsAndKeystoneTest(base.FaultTestBase):
 
 
 class CatalogTest(base.FaultTestBase):
-    """No Aetos where the configuration says to look: stop at start-up."""
+    """No Aetos where the configuration says to look: every query fails."""
 
     def test_no_endpoint_in_the_region(self):
-        message, _cause = self._setup_error(region_name='Nowhere')
+        message, _cause = self._first_query_error(region_name='Nowhere')
         self.assertEqual(
             "No 'metric-storage' endpoint with interface 'public' in region "
             "'Nowhere' in the Keystone catalog: register Aetos there or fix "
@@ -158,48 +161,51 @@ class CatalogTest(base.FaultTestBase):
 
     def test_no_endpoint_for_the_interface(self):
         fake, region = self._fake_endpoint(interface='internal')
-        # The region does hold an endpoint, for another interface.
-        self.assertEqual(fake.url, self._collector(
-            region_name=region, interface='internal').client.url)
-        message, _cause = self._setup_error(region_name=region,
-                                            interface='admin')
+        # The region does hold an endpoint, for another interface: the
+        # query reaches it (and the fake's answer is no Prometheus one).
+        internal = self._collector(region_name=region, interface='internal')
+        self._collect_error(internal, prometheus_errors.NotAPrometheusAnswer,
+                            url=fake.url)
+        self.assertEqual(fake.url, internal.client.url)
+        message, _cause = self._first_query_error(region_name=region,
+                                                  interface='admin')
         for fact in ("'metric-storage'", "interface 'admin'",
                      "region '%s'" % region, '[collector_aetos]'):
             self.assertIn(fact, message)
 
 
 class RoleTooWeakTest(base.FaultTestBase):
-    """A user Aetos narrows to one project: warned, and rightly so."""
+    """A user Aetos would narrow to one project: refused, and rightly so."""
 
-    SETUP_LOGGER = 'cloudkitty.common.aetos_setup'
-
-    def _observer(self):
+    def _observer(self, **options):
         return self._collector(username=self.stack.reader_user,
                                password=self.stack.reader_password,
-                               project_name=self.stack.reader_project)
+                               project_name=self.stack.reader_project,
+                               **options)
 
-    def test_one_warning_at_start_up(self):
-        logs = base.RecordedLogs(logging.INFO).install()
-        self.addCleanup(logs.uninstall)
-        self._observer()
-        self.assertEqual([
-            "The [collector_aetos] user has neither the admin nor the "
-            "service role on its project (its roles: reader). Aetos will "
-            "narrow every query to that user's own project, so all other "
-            "projects would look idle. Give the user the service (or admin) "
-            "role on its project (Aetos policy "
-            "telemetry:query:all_projects)."], logs.warnings())
+    def test_reader_refused_at_the_first_query(self):
+        message, cause = self._collect_error(
+            self._observer(), prometheus_errors.RoleTooWeak,
+            url=self.stack.keystone_url)
+        self.assertEqual(['reader'], cause.roles)
         self.assertEqual(
-            1, len(logs.messages(self.SETUP_LOGGER, logging.WARNING)))
+            "The [collector_aetos] user has none of the roles admin, "
+            "service on its project (its roles: reader): Aetos would narrow "
+            "every query to that project and all others would look idle. "
+            "Give it the service (or admin) role on its project, or list "
+            "the role Aetos' telemetry:query:all_projects policy accepts in "
+            "[collector_aetos] all_projects_roles", message)
 
-    def test_admin_user_is_not_warned(self):
+    def test_admin_user_is_not_refused(self):
         logs = base.RecordedLogs(logging.INFO).install()
         self.addCleanup(logs.uninstall)
-        self._collector()
+        self.assertTrue(self._fetch(self._collector()))
         self.assertEqual([], logs.warnings())
 
     def test_real_aetos_hides_other_projects_from_that_user(self):
-        observer = self._observer()
+        # Why the reader is refused: let it through by saying its role
+        # sees every project, and Aetos narrows its answers silently.
+        observer = self._observer(all_projects_roles='reader')
         admin = self._collector()
         own = self.stack.reader_project
         other = 'rated-b'
@@ -214,16 +220,17 @@ class RoleTooWeakTest(base.FaultTestBase):
 
     def test_no_role_aetos_accepts(self):
         # On a rated project the cloudkitty user holds the rating role
-        # only: Aetos refuses even that project's data.
+        # only: refused before Aetos is asked, and Aetos itself refuses
+        # even that project's data.
         project = 'rated-c'
-        logs = base.RecordedLogs(logging.INFO).install()
-        self.addCleanup(logs.uninstall)
-        rating_only = self._collector(project_name=project)
-        logs.uninstall()
-        self.assertEqual(
-            1, len(logs.messages(self.SETUP_LOGGER, logging.WARNING)))
         message, cause = self._collect_error(
-            rating_only, prometheus_errors.HTTPError, project=project)
+            self._collector(project_name=project),
+            prometheus_errors.RoleTooWeak, url=self.stack.keystone_url,
+            project=project)
+        self.assertEqual(['rating'], cause.roles)
+        message, cause = self._collect_error(
+            self._collector(project_name=project, all_projects_roles='rating'),
+            prometheus_errors.HTTPError, project=project)
         self.assertEqual(403, cause.status)
         self.assertIn('service (or admin) role', message)
 
