@@ -46,6 +46,8 @@ class CollectorsOnRealDataTest(base.TestCase):
 
     def test_loaded_as_the_processor_does(self):
         self.assertEqual('aetos', self.aetos.collector_name)
+        # Found in the catalog at the first query.
+        self.aetos.client.get_instant('vector(1)')
         self.assertEqual(self.stack.aetos_url, self.aetos.client.url)
         self.assertEqual('prometheus', self.prometheus.collector_name)
 
