@@ -33,7 +33,7 @@ Public helpers:
 - Transport: ``tls_refusal``, ``pool_sizes``.
 - Logs: ``hear``, ``log_lines``, ``warning_lines``.
 - Time and threads: ``FakeClock``, ``run_in_threads``.
-- Loopback server: ``Handler``, ``serve``.
+- Loopback server: ``Handler``, ``Redirecting``, ``serve``.
 """
 import datetime
 from http import server as http_server
@@ -339,6 +339,25 @@ class Handler(http_server.BaseHTTPRequestHandler):
         pass
 
 
+class Redirecting(Handler):
+    """Send every query on to /elsewhere, under another host name.
+
+    What reaches /elsewhere is recorded in the server's ``followed``
+    list, as the dict of its headers.
+    """
+
+    def do_GET(self):
+        if self.path.startswith('/elsewhere'):
+            self.server.followed.append(dict(self.headers))
+            self.send_json(200, vector([]))
+            return
+        self.send_response(302)
+        self.send_header('Location', 'http://localhost:%d/elsewhere'
+                         % self.server.server_port)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
+
 def serve(test, handler):
     """Serve ``handler`` on 127.0.0.1, a free port, until ``test`` ends.
 
@@ -352,6 +371,7 @@ def serve(test, handler):
     test.useFixture(fixtures.EnvironmentVariable('NO_PROXY', '*'))
     server = http_server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
     server.daemon_threads = True
+    server.followed = []
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
     test.addCleanup(server.server_close)

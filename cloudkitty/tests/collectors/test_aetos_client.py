@@ -12,6 +12,8 @@
 #
 """AetosClient on a real keystoneauth session; only the network is fake."""
 import logging
+import threading
+from urllib import parse
 
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exc
@@ -161,6 +163,119 @@ class QueryTest(AetosClientTestBase):
             self.assertNotIn(secret, logs.output)
 
 
+class TimeRefusalTest(AetosClientTestBase):
+    """Aetos 1.0.0 refuses ``time``: the client stops sending it, once."""
+
+    def setUp(self):
+        super(TimeRefusalTest, self).setUp()
+        self.logs = fakes.hear(self, aetos_client)
+        self.client = self.client()
+
+    def sent(self):
+        return fakes.query_params(self.network.last_request)
+
+    def test_refused_time_is_not_sent_again(self):
+        fakes.act_as_aetos_1(self.network, BODY)
+        error = self.assertRaises(errors.TimeNotSupported,
+                                  self.client.get_instant, 'up', fakes.AT,
+                                  '20s')
+        self.assertEqual((AETOS, 400), (error.url, error.status))
+        self.assertEqual(
+            'Aetos at http://aetos.test/metric-storage answered HTTP 400 '
+            '(Unknown argument: "time"): it refuses the time parameter: '
+            'queries must pin their evaluation time with @', str(error))
+        self.assertFalse(self.client.sends_time)
+        self.assertEqual({'query': 'up', 'time': fakes.AT, 'timeout': '20s'},
+                         self.sent())
+        self.assertEqual(BODY, self.client.get_instant('up', fakes.AT, '20s'))
+        self.assertEqual({'query': 'up'}, self.sent())
+        self.client.get_instant('sum(up)', time=fakes.AT)
+        self.assertEqual({'query': 'sum(up)'}, self.sent())
+        self.assertEqual(3, len(self.gets()))
+
+    def test_one_warning(self):
+        fakes.act_as_aetos_1(self.network, BODY)
+        self.assertRaises(errors.TimeNotSupported, self.client.get_instant,
+                          'up', fakes.AT)
+        for _ in range(3):
+            self.client.get_instant('up', fakes.AT)
+        self.assertEqual(
+            ['WARNING cloudkitty.common.aetos_client Aetos at '
+             'http://aetos.test/metric-storage refuses the time parameter '
+             '(Aetos before 2.0.0): queries are sent without time and timeout '
+             'from now on, and only queries that pin their evaluation time '
+             'with @ are sent'], fakes.log_lines(self.logs))
+
+    def test_refused_timeout_alone(self):
+        self.network.get(AETOS_QUERY, status_code=400, json=dict(
+            fakes.TIME_REFUSED, error_message=dict(
+                fakes.UNKNOWN_TIME, faultstring='Unknown argument: '
+                                                '"timeout"')))
+        self.assertRaises(errors.TimeNotSupported, self.client.get_instant,
+                          'up', timeout='20s')
+        self.assertFalse(self.client.sends_time)
+
+    def test_bare_wsme_fault(self):
+        fakes.act_as_aetos_1(self.network, BODY, refusal=fakes.UNKNOWN_TIME)
+        self.assertRaises(errors.TimeNotSupported, self.client.get_instant,
+                          'up', fakes.AT)
+
+    def test_other_refusals_keep_time(self):
+        for status, body in (
+                (400, dict(fakes.UNKNOWN_TIME,
+                           faultstring='Unknown argument: "step"')),
+                (500, fakes.UNKNOWN_TIME),
+                # Prometheus refusing the value, not the parameter.
+                (400, {'status': 'error', 'errorType': 'bad_data',
+                       'error': 'invalid parameter "time": cannot parse '
+                                '"yesterday" to a valid timestamp'})):
+            self.network.get(AETOS_QUERY, status_code=status, json=body)
+            error = self.assertRaises(errors.HTTPError,
+                                      self.client.get_instant, 'up', fakes.AT)
+            self.assertNotIsInstance(error, errors.TimeNotSupported)
+            self.assertTrue(self.client.sends_time)
+        self.assertEqual(fakes.AT, self.sent()['time'])
+        self.assertEqual([], fakes.log_lines(self.logs))
+
+
+class ConcurrentRefusalTest(AetosClientTestBase):
+    """Threads that all sent ``time`` before the first refusal came back.
+
+    requests-mock serialises every request under one lock, so its answers
+    cannot be held back until all threads have asked: a loopback server
+    stands in for Aetos 1.0.0 here.
+    """
+
+    THREADS = 4
+    real_http = True
+
+    def test_one_flip_one_warning(self):
+        logs = fakes.hear(self, aetos_client)
+        seen = []
+        barrier = threading.Barrier(self.THREADS, timeout=20)
+
+        class Refusing(fakes.Handler):
+            def do_GET(self):
+                seen.append(dict(parse.parse_qsl(
+                    parse.urlsplit(self.path).query)))
+                # No answer before every thread has sent its query.
+                barrier.wait()
+                self.send_json(400, fakes.TIME_REFUSED)
+
+        _server, url = fakes.serve(self, Refusing)
+        self.network.post(fakes.TOKEN_URL, **fakes.token_answer(
+            aetos_url=url[:-len('/api/v1')]))
+        client = self.client()
+        outcomes = fakes.run_in_threads(
+            self.THREADS, lambda: client.get_instant('up', fakes.AT))
+        self.assertEqual([errors.TimeNotSupported] * self.THREADS,
+                         [type(outcome) for outcome in outcomes])
+        self.assertEqual([{'query': 'up', 'time': fakes.AT}] * self.THREADS,
+                         seen)
+        self.assertFalse(client.sends_time)
+        self.assertEqual(1, len(fakes.warning_lines(logs)))
+
+
 class RedirectTest(AetosClientTestBase):
     """The token goes to Aetos only."""
 
@@ -169,21 +284,7 @@ class RedirectTest(AetosClientTestBase):
     def test_redirect_not_followed(self):
         # requests-mock cannot show it: requests reads the body of a
         # redirect it does not follow, which a mocked body does not allow.
-        followed = []
-
-        class Moved(fakes.Handler):
-            def do_GET(self):
-                if self.path.startswith('/elsewhere'):
-                    followed.append(self.headers.get('X-Auth-Token'))
-                    self.send_json(200, BODY)
-                    return
-                self.send_response(302)
-                self.send_header('Location', 'http://localhost:%d/elsewhere'
-                                 % self.server.server_port)
-                self.send_header('Content-Length', '0')
-                self.end_headers()
-
-        _server, url = fakes.serve(self, Moved)
+        server, url = fakes.serve(self, fakes.Redirecting)
         aetos = url[:-len('/api/v1')]
         self.network.post(fakes.TOKEN_URL,
                           **fakes.token_answer(aetos_url=aetos))
@@ -193,7 +294,7 @@ class RedirectTest(AetosClientTestBase):
         self.assertEqual((aetos, 302), (error.url, error.status))
         self.assertIn(client.OTHER_STATUS_HINT, str(error))
         # The token went to Aetos only.
-        self.assertEqual([], followed)
+        self.assertEqual([], server.followed)
 
 
 class UnauthorizedRetryTest(AetosClientTestBase):

@@ -10,23 +10,29 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 #
-"""Every answer a Prometheus or Aetos server can give, judged once."""
-import requests
-import requests_mock
+"""Every answer a Prometheus or Aetos server can give, read and judged once.
+
+read() is shown through PrometheusClient, on requests-mock where the
+bytes are enough and on a loopback server where time matters.
+"""
+import gzip
+import json
+import time
+import tracemalloc
+import zlib
+
+from requests_mock.contrib import fixture as rm_fixture
 
 from cloudkitty.common import aetos_client
 from cloudkitty.common import prometheus_answer
 from cloudkitty.common import prometheus_client
 from cloudkitty.common import prometheus_errors as errors
 from cloudkitty import tests
+from cloudkitty.tests.collectors import aetos_fakes as fakes
 
-PROMETHEUS_URL = 'http://prometheus.test:9090/api/v1'
-AETOS_URL = 'http://aetos.test/metric-storage'
-AT = 1772362800
-
-# What Aetos 1.0.0 (WSME) answers to a parameter it does not know.
-UNKNOWN_TIME = {'faultcode': 'Client', 'debuginfo': None,
-                'faultstring': 'Unknown argument: "time"'}
+PROMETHEUS_URL = fakes.PROMETHEUS_URL
+AETOS_URL = fakes.AETOS_PUBLIC
+AT = fakes.END_UNIX
 # keystonemiddleware's refusal of a token, formatted by webob.
 MIDDLEWARE_401 = {
     'code': '401 Unauthorized', 'title': 'Unauthorized',
@@ -35,12 +41,13 @@ MIDDLEWARE_401 = {
                'request you have made requires authentication.\n\n'}
 
 
-def answer(status=200, **body):
-    """A requests.Response as a server would send it: json= or text=."""
-    request = requests.Request('GET', PROMETHEUS_URL + '/query',
-                               params={'query': 'up'}).prepare()
-    return requests_mock.create_response(request, status_code=status,
-                                         **body)
+def answer(status=200, json=None, text=None):
+    """The Reply of an answer read whole: ``json=`` or ``text=``."""
+    return prometheus_answer.Reply(
+        status, text if text is not None else _json_dumps(json))
+
+
+_json_dumps = json.dumps
 
 
 def success(result_type, result):
@@ -54,8 +61,9 @@ class CheckAnswerTestBase(tests.TestCase):
         super(CheckAnswerTestBase, self).setUp()
         self.prometheus = prometheus_client.PrometheusClient(PROMETHEUS_URL)
         # check_answer only reads the wording attributes of the client:
-        # no transport is needed.
-        self.aetos = aetos_client.AetosClient(None, AETOS_URL)
+        # no transport is needed; the URL is the one found at login.
+        self.aetos = aetos_client.AetosClient(None)
+        self.aetos.url = AETOS_URL
 
     def refused(self, kind, response, client=None):
         return self.assertRaises(kind, prometheus_answer.check_answer,
@@ -155,45 +163,12 @@ class HTTPStatusTest(CheckAnswerTestBase):
                 answer(status, json=body), self.prometheus))
 
 
-class TimeNotSupportedTest(CheckAnswerTestBase):
-
-    def test_unknown_argument_time(self):
-        error = self.refused(errors.TimeNotSupported,
-                             answer(400, json=UNKNOWN_TIME), self.aetos)
-        self.assertEqual((AETOS_URL, 400, 'Unknown argument: "time"'),
-                         (error.url, error.status, error.detail))
-        self.assertIn(self.aetos.TIME_HINT, str(error))
-
-    def test_unknown_argument_timeout(self):
-        error = self.refused(errors.TimeNotSupported, answer(400, json=dict(
-            UNKNOWN_TIME, faultstring='Unknown argument: "timeout"')))
-        self.assertEqual('Unknown argument: "timeout"', error.detail)
-
-    def test_in_error_message(self):
-        self.refused(errors.TimeNotSupported,
-                     answer(400, json={'error_message': UNKNOWN_TIME}))
-
-    def test_other_refusals_are_plain_http_errors(self):
-        for status, body in (
-                (400, dict(UNKNOWN_TIME,
-                           faultstring='Unknown argument: "step"')),
-                (500, UNKNOWN_TIME),
-                # Prometheus refusing the value, not the parameter.
-                (400, {'status': 'error', 'errorType': 'bad_data',
-                       'error': 'invalid parameter "time": cannot parse '
-                                '"yesterday" to a valid timestamp'})):
-            error = self.refused(errors.HTTPError, answer(status, json=body))
-            self.assertNotIsInstance(error, errors.TimeNotSupported)
-            self.assertEqual(status, error.status)
-
-
 class BodyTest(CheckAnswerTestBase):
 
     def test_not_json(self):
         error = self.refused(errors.NotAPrometheusAnswer, answer(
             text='<html><body>It works!</body></html>'))
         self.assertEqual(PROMETHEUS_URL, error.url)
-        self.assertIsInstance(error.__cause__, ValueError)
         self.assertEqual(
             'Prometheus at http://prometheus.test:9090/api/v1 answered HTTP '
             '200 with a body that is not JSON (<html><body>It works!</body>'
@@ -215,7 +190,11 @@ class BodyTest(CheckAnswerTestBase):
             error = self.refused(errors.NotAPrometheusAnswer,
                                  answer(json=body), self.aetos)
             self.assertEqual(AETOS_URL, error.url, body)
-            self.assertIn(self.aetos.ROOT_HINT, str(error))
+            self.assertIn(self.aetos.OTHER_STATUS_HINT, str(error))
+
+    def test_nested_json(self):
+        self.refused(errors.NotAPrometheusAnswer,
+                     answer(text='[' * 100000 + ']' * 100000))
 
     def test_prometheus_error_status(self):
         error = self.refused(errors.QueryError, answer(json={
@@ -244,6 +223,10 @@ VALID = {
         {'metric': {'v': v}, 'value': [AT, v]}
         for v in ('NaN', '+Inf', '-Inf', '0')]),
     'numbers as JSON numbers': ('vector', [{'metric': {}, 'value': [AT, 3]}]),
+}
+
+# Well-formed answers to a query that does not give an instant vector.
+NOT_VECTORS = {
     'empty matrix': ('matrix', []),
     'matrix': ('matrix', [
         {'metric': {'a': 'b'}, 'values': [[AT, '1'], [AT + 60, '2']]},
@@ -294,6 +277,19 @@ class ResultShapeTest(CheckAnswerTestBase):
             self.assertEqual(body, prometheus_answer.check_answer(
                 answer(json=body), self.prometheus), name)
 
+    def test_other_results_than_a_vector_refused(self):
+        for name, (result_type, result) in NOT_VECTORS.items():
+            error = self.refused(errors.NotAPrometheusAnswer,
+                                 answer(json=success(result_type, result)))
+            self.assertIn('answered a %s to a query that must give an '
+                          'instant vector' % result_type, str(error), name)
+        self.assertEqual(
+            'Aetos at http://aetos.test/metric-storage answered a scalar to '
+            'a query that must give an instant vector: check the metric '
+            'definition (query_prefix, query_suffix)', str(self.refused(
+                errors.NotAPrometheusAnswer,
+                answer(json=success('scalar', [AT, '1'])), self.aetos)))
+
     def test_invalid_results_refused(self):
         for name, (result_type, result) in INVALID.items():
             body = success(result_type, result)
@@ -311,3 +307,151 @@ class ResultShapeTest(CheckAnswerTestBase):
         for data in (None, [], 'vector'):
             self.refused(errors.NotAPrometheusAnswer,
                          answer(json={'status': 'success', 'data': data}))
+
+
+class ReadTest(tests.TestCase):
+    """read(): the body within its size, decoded as the server says."""
+
+    LIMIT = 64 * 1024
+
+    def setUp(self):
+        super(ReadTest, self).setUp()
+        self.network = self.useFixture(rm_fixture.Fixture())
+        self.client = prometheus_client.PrometheusClient(
+            PROMETHEUS_URL, max_answer_size=self.LIMIT,
+            group='collector_prometheus')
+
+    def serve(self, content, encoding=None):
+        headers = {'Content-Encoding': encoding} if encoding else {}
+        self.network.get(fakes.PROMETHEUS_QUERY_URL, content=content,
+                         headers=headers)
+
+    def ask(self, kind=None):
+        if kind is None:
+            return self.client.get_instant('up')
+        return self.assertRaises(kind, self.client.get_instant, 'up')
+
+    def test_compressed_answers_inflated(self):
+        body = fakes.vector([({'project_id': 'p1'}, '1')])
+        raw = json.dumps(body).encode()
+        deflater = zlib.compressobj()
+        for encoding, content in (
+                ('gzip', gzip.compress(raw)),
+                ('deflate', deflater.compress(raw) + deflater.flush()),
+                ('identity', raw)):
+            self.serve(content, encoding)
+            self.assertEqual(body, self.ask(), encoding)
+
+    def test_asks_for_what_it_can_inflate(self):
+        self.serve(json.dumps(fakes.vector([])).encode())
+        self.ask()
+        self.assertEqual('gzip, deflate', self.network.last_request.headers[
+            'Accept-Encoding'])
+
+    def test_too_large(self):
+        self.serve(b' ' * (self.LIMIT + 1))
+        error = self.ask(errors.AnswerTooLarge)
+        self.assertEqual((PROMETHEUS_URL, self.LIMIT),
+                         (error.url, error.limit))
+        self.assertEqual(
+            'Prometheus at http://prometheus.test:9090/api/v1 sent an answer '
+            'larger than 65536 bytes: make the query lighter (fewer series) '
+            'or raise [collector_prometheus] max_answer_size', str(error))
+
+    def test_at_the_limit_read(self):
+        body = json.dumps(fakes.vector([])).encode()
+        self.serve(body + b' ' * (self.LIMIT - len(body)))
+        self.assertEqual(fakes.vector([]), self.ask())
+
+    def test_small_gzip_that_inflates_past_the_limit(self):
+        inflated = 64 * 1024 * 1024
+        bomb = gzip.compress(b' ' * inflated, compresslevel=9)
+        self.assertLess(len(bomb), self.LIMIT * 8)
+        self.serve(bomb, 'gzip')
+        tracemalloc.start()
+        try:
+            error = self.ask(errors.AnswerTooLarge)
+            _now, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(self.LIMIT, error.limit)
+        # A few times the limit in memory at the most, far from all.
+        print('gzip bomb of %d bytes (%d inflated): peak %d bytes while '
+              'read' % (len(bomb), inflated, peak))
+        self.assertLess(peak, inflated // 8)
+
+    def test_unknown_encoding(self):
+        self.serve(b'\x00\x01', 'br')
+        error = self.ask(errors.NotAPrometheusAnswer)
+        self.assertEqual(
+            'Prometheus at http://prometheus.test:9090/api/v1 answered in '
+            'the br encoding, which was not asked for: check what stands '
+            'between CloudKitty and Prometheus', str(error))
+
+    def test_gzip_that_does_not_inflate(self):
+        self.serve(b'not gzip at all', 'gzip')
+        error = self.ask(errors.NotAPrometheusAnswer)
+        self.assertIn('sent a compressed answer that does not inflate',
+                      str(error))
+
+    def test_not_utf8(self):
+        self.serve(b'{"status": "success", "x": "\xff\xfe"}')
+        error = self.ask(errors.NotAPrometheusAnswer)
+        self.assertEqual(
+            'Prometheus at http://prometheus.test:9090/api/v1 answered HTTP '
+            '200 with a body that is not UTF-8: check the configured '
+            'Prometheus URL: it ends with /api/v1', str(error))
+
+
+class SlowAnswerTest(tests.TestCase):
+    """A body that trickles or stalls is given up within answer_timeout."""
+
+    ANSWER_TIMEOUT = 1.0
+    READ_TIMEOUT = 0.5
+    # Far above the bound: only a reading that ignores it comes near.
+    CEILING = 8.0
+
+    def serve(self, pause):
+        class Trickle(fakes.Handler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', '100000')
+                self.end_headers()
+                for _ in range(100000):
+                    try:
+                        self.wfile.write(b' ')
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(pause)
+
+        _server, url = fakes.serve(self, Trickle)
+        return prometheus_client.PrometheusClient(
+            url, timeout=self.READ_TIMEOUT,
+            answer_timeout=self.ANSWER_TIMEOUT, group='collector_prometheus')
+
+    def too_slow(self, client, at_least):
+        started = time.monotonic()
+        error = self.assertRaises(errors.AnswerTooSlow, client.get_instant,
+                                  'up')
+        elapsed = time.monotonic() - started
+        print('given up after %.2f s (answer_timeout %g s, timeout %g s)'
+              % (elapsed, self.ANSWER_TIMEOUT, self.READ_TIMEOUT))
+        self.assertGreaterEqual(elapsed, at_least)
+        self.assertLess(elapsed, self.CEILING)
+        self.assertEqual(self.ANSWER_TIMEOUT, error.limit)
+        return error
+
+    def test_trickle(self):
+        # Each byte comes well within the read timeout.
+        client = self.serve(0.05)
+        error = self.too_slow(client, self.ANSWER_TIMEOUT)
+        self.assertEqual(
+            'Prometheus at %s did not send the whole answer within 1 s: '
+            'make the query lighter or raise [collector_prometheus] '
+            'answer_timeout' % client.url, str(error))
+
+    def test_stall(self):
+        # Bytes stop coming: the read timeout ends the wait.
+        self.too_slow(self.serve(60), self.READ_TIMEOUT)

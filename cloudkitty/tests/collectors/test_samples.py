@@ -36,7 +36,7 @@ class _SampleTest(tests.TestCase):
 
     def setUp(self):
         super(_SampleTest, self).setUp()
-        self.logs = aetos_fakes.hear_warnings(self, samples, prometheus_base)
+        self.logs = aetos_fakes.hear(self, samples, prometheus_base)
         self.network = aetos_fakes.use_fake_network(self)
         self.conf.set_override('prometheus_url', aetos_fakes.PROMETHEUS_URL,
                                'collector_prometheus')
@@ -52,7 +52,7 @@ class _SampleTest(tests.TestCase):
                                    aetos_fakes.END, SCOPE)
 
     def _lines(self):
-        return aetos_fakes.warning_lines(self.logs)
+        return aetos_fakes.log_lines(self.logs)
 
 
 class NotANumberTest(_SampleTest):

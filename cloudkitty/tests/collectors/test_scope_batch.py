@@ -120,14 +120,14 @@ class ScopeBatcherTest(tests.TestCase):
         self.assertEqual(3, fetch.calls)
 
     def test_answer_over_the_sample_bound_used_once_not_kept(self):
-        logs = aetos_fakes.hear_warnings(self, scope_batch)
+        logs = aetos_fakes.hear(self, scope_batch)
         self.batcher = self._batcher(max_samples=1)
         fetch = _Fetches()
         self.assertEqual([1], self._ask('a', fetch))
         self.assertIsNone(self._ask('b', fetch))
         self.assertEqual(0, len(self.batcher))
         self.assertEqual(1, fetch.calls)
-        [line] = aetos_fakes.warning_lines(logs)
+        [line] = aetos_fakes.log_lines(logs)
         self.assertIn('instance_up', line)
         self.assertIn('holds 2 samples, more than scope_batch_max_samples '
                       '(1)', line)
@@ -151,12 +151,12 @@ class ScopeBatcherTest(tests.TestCase):
         self.assertEqual(2, fetch.calls)
 
     def test_fall_back_never_fetches_the_key_again(self):
-        logs = aetos_fakes.hear_warnings(self, scope_batch)
+        logs = aetos_fakes.hear(self, scope_batch)
         fetch = _Fetches(failures=1, error=_fall_back())
         self.assertIsNone(self._ask('a', fetch))
         self.assertIsNone(self._ask('b', fetch))
         self.assertEqual(1, fetch.calls)
-        [line] = aetos_fakes.warning_lines(logs)
+        [line] = aetos_fakes.log_lines(logs)
         self.assertEqual(
             'WARNING cloudkitty.collector.scope_batch Scope batching: the '
             'query of instance_up for every scope over the period starting '
@@ -349,13 +349,8 @@ class BatchingCollectorTest(tests.TestCase):
                           'by (flavor, project_id)'], self._queries())
 
     def _hear(self, level):
-        # The base suite's logging set-up disables existing loggers.
-        for module in (prometheus_base, scope_batch):
-            self.useFixture(fixtures.MockPatchObject(
-                logging.getLogger(module.__name__), 'disabled', False))
-        return self.useFixture(fixtures.FakeLogger(
-            name='cloudkitty.collector', level=level,
-            format='%(levelname)s %(message)s'))
+        return aetos_fakes.hear(self, prometheus_base, scope_batch,
+                                level=level, name='cloudkitty.collector')
 
     def _collector(self):
         self.conf.set_override('scope_batching', True,
@@ -372,13 +367,15 @@ class BatchingCollectorTest(tests.TestCase):
         self._points(True, 'clamped_up')
         self.assertEqual(len(SCOPES), len(self._queries()))
         self.assertEqual([
-            'INFO prometheus collector: clamped_up are collected per scope: '
+            'INFO cloudkitty.collector.prometheus_base prometheus '
+            'collector: clamped_up are collected per scope: '
             'their query_prefix or query_suffix could mix scopes if grouped '
             'by the scope label',
-            'INFO prometheus collector: scope batching is on: one query per '
+            'INFO cloudkitty.collector.prometheus_base prometheus '
+            'collector: scope batching is on: one query per '
             'metric and period for every scope; this worker process keeps '
             'at most 16 answers holding 160000 samples, each served for '
-            '900 s; a scope waits at most 60 s for another\'s query'],
+            '900 s; a scope waits at most 120.0 s for another\'s query'],
             logs.output.splitlines())
 
     def test_no_start_up_line_when_off(self):
