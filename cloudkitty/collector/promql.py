@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 #
-"""PromQL text: escaping label values, and what ``@`` cannot pin.
+"""PromQL text: names, escaping label values, and what ``@`` cannot pin.
 
 The ``@`` modifier pins one selector to a time; it is not inherited by
 the rest of the expression. The collector pins its own selector, so a
@@ -20,8 +20,17 @@ function without argument, ``start()``/``end()``, ``@`` or ``offset``.
 """
 import re
 
-__all__ = ['escape_label_value', 'unpinnable_reason', 'scope_safe',
-           'selector', 'period_query']
+__all__ = ['check_metric_name', 'check_label_name', 'escape_label_value',
+           'unpinnable_reason', 'scope_safe', 'selector', 'period_query',
+           'presence_query']
+
+# Names as PromQL reads them unquoted; matched whole (``fullmatch``), so
+# that a trailing newline is refused too.
+_METRIC_NAME = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*')
+_LABEL_NAME = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*')
+METRIC_NAME_RULE = ('ASCII letters, digits, _ and :, not starting with a '
+                    'digit')
+LABEL_NAME_RULE = 'ASCII letters, digits and _, not starting with a digit'
 
 # Inside a double-quoted PromQL string these characters must be escaped,
 # or a label value could close the string and rewrite the query.
@@ -47,6 +56,36 @@ _AGGREGATIONS = {'sum', 'avg', 'count', 'min', 'max', 'stddev', 'stdvar',
 # Without an argument these read the evaluation time.
 _CLOCK_FUNCTIONS = {'time', 'minute', 'hour', 'day_of_month', 'day_of_week',
                     'day_of_year', 'days_in_month', 'month', 'year'}
+
+
+def _check_name(pattern, rule, what, name):
+    if not isinstance(name, str) or not pattern.fullmatch(name):
+        raise ValueError('%r is not a valid Prometheus %s (%s)'
+                         % (name, what, rule))
+    return name
+
+
+def check_metric_name(name):
+    """``name`` itself, when PromQL reads it as a metric name.
+
+    A name is written into query text unquoted: anything else would
+    change the query or be refused by the server at every period.
+
+    :param name: the configured metric name
+    :returns: ``name``
+    :raises ValueError: naming the value and the rule, when it is not
+    """
+    return _check_name(_METRIC_NAME, METRIC_NAME_RULE, 'metric name', name)
+
+
+def check_label_name(name):
+    """``name`` itself, when PromQL reads it as a label name.
+
+    :param name: a configured label name (scope label, groupby, filter)
+    :returns: ``name``
+    :raises ValueError: naming the value and the rule, when it is not
+    """
+    return _check_name(_LABEL_NAME, LABEL_NAME_RULE, 'label name', name)
 
 
 def escape_label_value(value):
@@ -190,3 +229,20 @@ def period_query(extra_args, series, matchers, seconds, by, at=None):
     expr = '%s(%s) by (%s)' % (method, expr, ', '.join(by))
     pieces = [extra_args['query_prefix'], expr, extra_args['query_suffix']]
     return ' '.join(piece for piece in pieces if piece)
+
+
+def presence_query(series, matchers, by, seconds):
+    """The PromQL giving one sample per value of ``by`` seen lately.
+
+    ``count`` stays a plain number whatever the metric's values (NaN
+    included), and ``last_over_time`` is the cheapest way to say "any
+    sample in the window". It is evaluated at the server's "now".
+
+    :param series: the metric name, checked by the caller
+    :param matchers: ``{label: value}`` for the selector (escaped here)
+    :param by: the label whose values are wanted, checked by the caller
+    :param seconds: length of the window, up to now
+    :returns: the query text
+    """
+    return 'count by (%s) (last_over_time(%s[%ds]))' % (
+        by, selector(series, matchers), seconds)

@@ -41,6 +41,7 @@ from oslo_config import cfg
 from stevedore import driver
 
 from cloudkitty import orchestrator
+from cloudkitty import storage_state
 
 from functional import base
 from functional import dataset as planted
@@ -161,13 +162,19 @@ class FetcherTestBase(base.TestCase):
                 if value is not None}
 
     def load_fetcher(self, **options):
-        """The fetcher, loaded as the processor loads it."""
+        """The fetcher, loaded as the processor loads it.
+
+        Its scope states are in a database of the class's own, empty.
+        """
         base.load_config({
             'collect': {'period': PERIOD,
                          'wait_periods': self.wait_periods},
+            'database': {'connection': 'sqlite:///%s' % os.path.join(
+                self.workdir, 'states.sqlite')},
             'fetcher': {'backend': 'aetos'},
             'fetcher_aetos': self.fetcher_options(**options),
         }, tempfile.mkdtemp(dir=self.workdir))
+        storage_state.StateManager().init()
         return driver.DriverManager(
             orchestrator.FETCHERS_NAMESPACE, cfg.CONF.fetcher.backend,
             invoke_on_load=True).driver

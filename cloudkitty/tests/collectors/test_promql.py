@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 #
-"""PromQL text: label value escaping and what ``@`` cannot pin."""
+"""PromQL text: names, label value escaping and what ``@`` cannot pin."""
 from cloudkitty.collector import promql
 from cloudkitty import tests
 
@@ -167,3 +167,50 @@ class ScopeSafeTest(tests.TestCase):
             for option in OPTIONS:
                 self.assertFalse(promql.scope_safe({option: fragment}),
                                  '%s %r' % (option, fragment))
+
+
+class NameCheckTest(tests.TestCase):
+
+    def test_valid_names_come_back(self):
+        for name in ('up', '_x', 'job:instance_up:max', 'a9'):
+            self.assertEqual(name, promql.check_metric_name(name))
+        for name in ('project_id', '_x', 'A9'):
+            self.assertEqual(name, promql.check_label_name(name))
+
+    def test_invalid_metric_names(self):
+        for name in ('', '9up', 'up\n', 'up{a="b"}', 'up or vector(1)',
+                     'é', ' up', None, 3):
+            self.assertRaises(ValueError, promql.check_metric_name, name)
+
+    def test_invalid_label_names(self):
+        # A colon is legal in a metric name, not in a label name.
+        for name in ('', '1project', 'project_id\n', 'project-id',
+                     'a:b', 'flavor name', 'é', None):
+            self.assertRaises(ValueError, promql.check_label_name, name)
+
+    def test_sentence(self):
+        error = self.assertRaises(ValueError, promql.check_label_name,
+                                  'project-id')
+        self.assertEqual("'project-id' is not a valid Prometheus label name "
+                         "(ASCII letters, digits and _, not starting with a "
+                         "digit)", str(error))
+        error = self.assertRaises(ValueError, promql.check_metric_name,
+                                  'up\n')
+        self.assertEqual("'up\\n' is not a valid Prometheus metric name "
+                         "(ASCII letters, digits, _ and :, not starting "
+                         "with a digit)", str(error))
+
+
+class PresenceQueryTest(tests.TestCase):
+
+    def test_bare(self):
+        self.assertEqual(
+            'count by (project_id) (last_over_time(up[600s]))',
+            promql.presence_query('up', {}, 'project_id', 600))
+
+    def test_matchers_escaped(self):
+        self.assertEqual(
+            'count by (tenant) (last_over_time(up{a="x\\"} or '
+            'vector(1)"}[7200s]))',
+            promql.presence_query('up', {'a': 'x"} or vector(1)'}, 'tenant',
+                                  7200))

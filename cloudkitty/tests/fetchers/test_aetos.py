@@ -10,7 +10,9 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 #
+import datetime
 import logging
+import re
 
 import fixtures
 from keystoneauth1 import loading as ks_loading
@@ -21,10 +23,13 @@ from cloudkitty.collector import aetos as aetos_collector
 from cloudkitty.common import prometheus_errors as errors
 from cloudkitty import fetcher
 from cloudkitty.fetcher import aetos
+from cloudkitty.fetcher import scope_ids
 from cloudkitty import orchestrator
+from cloudkitty import storage_state
 from cloudkitty import tests
 from cloudkitty.tests.collectors import aetos_fakes
 from cloudkitty.tests.fetchers import aetos_fetcher_fakes as fakes
+from cloudkitty.utils import tz as tzutils
 
 GROUP = fakes.GROUP
 AETOS = 'Aetos at ' + aetos_fakes.AETOS_PUBLIC
@@ -33,6 +38,11 @@ DEFAULT_WINDOW = 18000
 
 
 class FetcherTestCase(tests.TestCase):
+
+    def setUp(self):
+        super(FetcherTestCase, self).setUp()
+        # The processor's database holds the scope states.
+        storage_state.StateManager().init()
 
     def start(self, roles=('admin',), with_aetos=True, **settings):
         self.network = aetos_fakes.use_fake_network(self, roles, with_aetos)
@@ -188,7 +198,7 @@ class AetosFetcherQueryTest(FetcherTestCase):
         self.assertEqual(1800, aetos.default_lookback())
 
     def _refused(self, **settings):
-        error = self.assertRaises(aetos.AetosSetupError, self.start,
+        error = self.assertRaises(errors.ConfigurationError, self.start,
                                   **settings)
         # Refused before anything is asked of Keystone or Aetos.
         self.assertEqual([], self.network.request_history)
@@ -273,8 +283,9 @@ class AetosFetcherFailureTest(FetcherTestCase):
         self.assertEqual(1, len(lines), lines)
         [line] = lines
         self.assertTrue(line.startswith(
-            'ERROR %s: Scope discovery through Aetos failed (%s)'
-            % (aetos.__name__, kind.__name__)), line)
+            'ERROR %s: Scope discovery through Aetos failed (%s'
+            % (aetos.__name__, '' if kind is Exception else
+               kind.__name__ + ')')), line)
         self.assertNotIn(aetos_fakes.PASSWORD, line)
         self.assertNotIn(aetos_fakes.TOKEN_ID, line)
         return line
@@ -291,60 +302,72 @@ class AetosFetcherFailureTest(FetcherTestCase):
         # Not retried within the pass.
         self.assertEqual(1, len(fakes.query_requests(self.network)))
 
-    def test_keystone_refuses_a_new_token(self):
-        # Aetos refuses the token; Keystone refuses the credentials now.
-        self.network.post(aetos_fakes.TOKEN_URL, status_code=401,
-                          json={'error': {'code': 401}})
-        line = self._fail(errors.KeystoneError,
-                          status_code=401, json={'error': {'code': 401}})
-        self.assertIn('Keystone at %s refused the [fetcher_aetos] '
-                      'credentials' % aetos_fakes.KEYSTONE_URL, line)
-        self.assertEqual(2, len(fakes.token_requests(self.network)))
+    def test_any_failure_gives_no_scope_and_one_error(self):
+        """The fetcher's own rule, whatever the kind of failure."""
+        nested = '{"status": "success", "data": %s}' % (
+            '[' * 100000 + ']' * 100000)
+        vector = {'status': 'success', 'data': {'resultType': 'vector'}}
+        cases = [
+            ('keystone refuses a new token', errors.KeystoneError,
+             {'status_code': 401, 'json': {'error': {'code': 401}}},
+             {'status_code': 401, 'json': {'error': {'code': 401}}}),
+            ('keystone down', errors.KeystoneError,
+             {'status_code': 401, 'json': {'error': {'code': 401}}},
+             {'exc': requests.exceptions.ConnectionError}),
+            ('aetos unreachable', errors.UnreachableError,
+             {'exc': requests.exceptions.ConnectionError}, None),
+            ('aetos timeout', errors.UnreachableError,
+             {'exc': requests.exceptions.ReadTimeout}, None),
+            ('forbidden', errors.HTTPError,
+             {'status_code': 403,
+              'json': {'faultstring': 'RBAC Authorization Failed'}}, None),
+            ('prometheus error', errors.QueryError,
+             {'json': {'status': 'error', 'errorType': 'execution',
+                       'error': 'query timed out'}}, None),
+            ('not json', errors.NotAPrometheusAnswer,
+             {'text': '<html>Welcome</html>'}, None),
+            ('json, not a result', errors.NotAPrometheusAnswer,
+             {'json': {'versions': []}}, None),
+            ('nested json', None, {'text': nested}, None),
+            ('no result', None, {'json': vector}, None),
+            ('samples not objects', None,
+             {'json': {'status': 'success', 'data': {
+                 'resultType': 'vector', 'result': [[1, 2]]}}}, None),
+            ('labels not an object', None,
+             {'json': {'status': 'success', 'data': {
+                 'resultType': 'vector',
+                 'result': [{'metric': ['project_id'],
+                             'value': [1, '1']}]}}}, None),
+        ]
+        for name, kind, aetos_answer, keystone_answer in cases:
+            self.network.post(
+                aetos_fakes.TOKEN_URL,
+                **(keystone_answer or {
+                    'json': aetos_fakes.token_body(), 'status_code': 201,
+                    'headers': {'X-Subject-Token': aetos_fakes.TOKEN_ID}}))
+            self.answer(**aetos_answer)
+            before = len(self.logs.output)
+            self.assertEqual([], self.fetcher.get_tenants(), name)
+            lines = [line for line in self.logs.output[before:].splitlines()
+                     if line]
+            self.assertEqual(1, len(lines), (name, lines))
+            self.assertTrue(lines[0].startswith(
+                'ERROR %s: Scope discovery through Aetos failed ('
+                % aetos.__name__), (name, lines))
+            if kind is not None:
+                self.assertIn('failed (%s)' % kind.__name__, lines[0], name)
+            self.assertNotIn(aetos_fakes.PASSWORD, lines[0])
+            self.assertNotIn(aetos_fakes.TOKEN_ID, lines[0])
 
-    def test_keystone_down(self):
-        self.network.post(aetos_fakes.TOKEN_URL,
-                          exc=requests.exceptions.ConnectionError)
-        line = self._fail(errors.KeystoneError,
-                          status_code=401, json={'error': {'code': 401}})
-        self.assertIn('check [fetcher_aetos] auth_url', line)
+    def test_recursion_error_from_nested_json(self):
+        self.answer(text='{"data": ' + '[' * 100000 + ']' * 100000 + '}')
+        self.assertIn('failed (RecursionError)', self._fail(Exception))
 
-    def test_aetos_unreachable(self):
-        line = self._fail(errors.UnreachableError,
-                          exc=requests.exceptions.ConnectionError)
-        self.assertIn(AETOS + ' could not be connected to', line)
-
-    def test_aetos_timeout(self):
-        line = self._fail(errors.UnreachableError,
-                          exc=requests.exceptions.ReadTimeout)
-        self.assertIn('raise [fetcher_aetos] timeout', line)
-
-    def test_forbidden(self):
-        line = self._fail(errors.HTTPError, status_code=403,
-                          json={'faultstring': 'RBAC Authorization Failed'})
-        self.assertIn(AETOS + ' answered HTTP 403', line)
-
-    def test_prometheus_error(self):
-        line = self._fail(errors.QueryError, json={
-            'status': 'error', 'errorType': 'execution',
-            'error': 'query timed out'})
-        self.assertIn('(execution: query timed out)', line)
-
-    def test_not_json(self):
-        line = self._fail(errors.NotAPrometheusAnswer,
-                          text='<html>Welcome</html>')
-        self.assertIn('%s answered HTTP 200 with a body that is not JSON'
-                      % AETOS, line)
-
-    def test_json_not_a_result(self):
-        self._fail(errors.NotAPrometheusAnswer,
-                   json={'versions': []})
-
-    def test_not_a_vector(self):
-        line = self._fail(errors.NotAPrometheusAnswer, json={
-            'status': 'success',
-            'data': {'resultType': 'scalar', 'result': [1, '1']}})
-        self.assertIn('%s answered a scalar to an instant query' % AETOS,
-                      line)
+    def test_unexpected_exception(self):
+        self.useFixture(fixtures.MockPatchObject(
+            self.fetcher._state, 'get_all', side_effect=RuntimeError('db')))
+        self.answer([({'project_id': 'p1'}, 1)])
+        self.assertIn('failed (RuntimeError)', self._fail(Exception))
 
     def test_next_pass_tries_again(self):
         self.network.get(aetos_fakes.AETOS_QUERY_URL, [
@@ -358,12 +381,12 @@ class AetosFetcherSetupTest(FetcherTestCase):
     """Start-up problems are the collector's, named for [fetcher_aetos]."""
 
     def test_no_auth_type(self):
-        error = self.assertRaises(aetos.AetosSetupError, self.start,
+        error = self.assertRaises(errors.ConfigurationError, self.start,
                                   auth_type=None)
         self.assertIn('[fetcher_aetos] auth_type is not set', str(error))
 
     def test_no_aetos_in_catalog(self):
-        error = self.assertRaises(aetos.AetosSetupError, self.start,
+        error = self.assertRaises(errors.ConfigurationError, self.start,
                                   with_aetos=False)
         self.assertIn("No 'metric-storage' endpoint", str(error))
         self.assertIn('fix [fetcher_aetos] interface and region_name',
@@ -374,7 +397,8 @@ class AetosFetcherSetupTest(FetcherTestCase):
         network.post(aetos_fakes.TOKEN_URL, status_code=401,
                      json={'error': {'code': 401}})
         fakes.configure(self)
-        error = self.assertRaises(aetos.AetosSetupError, aetos.AetosFetcher)
+        error = self.assertRaises(errors.ConfigurationError,
+                                  aetos.AetosFetcher)
         self.assertIn('refused the [fetcher_aetos] credentials', str(error))
         self.assertNotIn(aetos_fakes.PASSWORD, str(error))
 
@@ -398,3 +422,263 @@ class AetosFetcherSetupTest(FetcherTestCase):
         self.sent_query(self.start(timeout=7, insecure=True))
         self.assertEqual(7, self.network.last_request.timeout)
         self.assertFalse(self.network.last_request.verify)
+
+
+class AetosFetcherDroppedValuesTest(FetcherTestCase):
+    """Label values no lock or state row can hold: named once a pass."""
+
+    def setUp(self):
+        super(AetosFetcherDroppedValuesTest, self).setUp()
+        self.logs = fakes.capture_logs(self, logging.WARNING)
+
+    def warnings(self):
+        return [line for line in self.logs.output.splitlines()
+                if line.startswith('WARNING')]
+
+    def test_each_rule(self):
+        cases = [
+            ('\u00e9', 'not printable ASCII'),
+            ('p\n1', 'not printable ASCII'),
+            ('p\x7f', 'not printable ASCII'),
+            ('a' * 257, '257 characters, over 256'),
+            ('', 'empty or missing'),
+            (5, 'not a string'),
+        ]
+        for value, reason in cases:
+            found = self.start()
+            self.answer([({'project_id': value}, 1),
+                         ({'project_id': 'p1'}, 1)])
+            before = len(self.warnings())
+            self.assertEqual(['p1'], found.get_tenants(), value)
+            [line] = self.warnings()[before:]
+            self.assertIn(': 1 values of the project_id label', line)
+            self.assertIn('%s (%s)' % (scope_ids.shown(value), reason),
+                          line)
+
+    def test_edges_kept(self):
+        found = self.start()
+        edges = ['a' * 256, ' ~', '!']
+        self.answer([({'project_id': value}, 1) for value in edges])
+        self.assertEqual(sorted(edges), found.get_tenants())
+        self.assertEqual([], self.warnings())
+
+    def test_missing_label_counts_as_empty(self):
+        found = self.start()
+        self.answer([({}, 1), ({'project_id': 'p1'}, 1)])
+        self.assertEqual(['p1'], found.get_tenants())
+        [line] = self.warnings()
+        self.assertIn("'' (empty or missing)", line)
+
+    def test_scope_id_pattern(self):
+        found = self.start(scope_id_pattern='[0-9a-f]{32}')
+        good = '0123456789abcdef0123456789abcdef'
+        self.answer([({'project_id': good}, 1),
+                     ({'project_id': good + '\n'}, 1),
+                     ({'project_id': 'admin'}, 1)])
+        self.assertEqual([good], found.get_tenants())
+        [line] = self.warnings()
+        self.assertIn("'admin' (not matching scope_id_pattern)", line)
+        self.assertIn(": 2 values", line)
+
+    def test_scope_id_pattern_not_a_regex(self):
+        self.network = aetos_fakes.use_fake_network(self)
+        error = self.assertRaises(errors.ConfigurationError, self.start,
+                                  scope_id_pattern='[0-9')
+        self.assertIn("[fetcher_aetos] scope_id_pattern: '[0-9' is not a "
+                      "regular expression", str(error))
+        self.assertEqual([], self.network.request_history)
+
+    def test_one_warning_per_pass_a_few_named(self):
+        found = self.start()
+        bad = ['\u00e9%d' % number for number in range(10)]
+        self.answer([({'project_id': value}, 1) for value in bad] +
+                    [({'project_id': 'p1'}, 1)])
+        self.assertEqual(['p1'], found.get_tenants())
+        [line] = self.warnings()
+        self.assertEqual(
+            "WARNING %s: [fetcher_aetos]: 10 values of the project_id label "
+            "of ck_instance_up cannot be scope IDs and are not rated: "
+            "'\\xe90' (not printable ASCII); '\\xe91' (not printable "
+            "ASCII); '\\xe92' (not printable ASCII); .... A scope ID is a "
+            "printable ASCII string of 1 to 256 characters (what "
+            "CloudKitty's locks and state table hold) matching "
+            "scope_id_pattern when it is set: fix the label at its source, "
+            "or leave such series out with [fetcher_aetos] filters"
+            % aetos.__name__, line)
+        found.get_tenants()
+        self.assertEqual(2, len(self.warnings()))
+
+    def test_long_value_shortened(self):
+        found = self.start()
+        self.answer([({'project_id': 'x' * 300}, 1)])
+        self.assertEqual([], found.get_tenants())
+        [line] = self.warnings()
+        self.assertIn("'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (300 "
+                      "characters, over 256)", line)
+
+    def test_no_scope_after_some(self):
+        found = self.start()
+        self.network.get(aetos_fakes.AETOS_QUERY_URL, [
+            {'json': aetos_fakes.vector([({'project_id': 'p1'}, 1)])},
+            {'json': aetos_fakes.vector([])},
+            {'json': aetos_fakes.vector([])}])
+        self.assertEqual(['p1'], found.get_tenants())
+        self.assertEqual([], found.get_tenants())
+        self.assertEqual([], found.get_tenants())
+        [line] = self.warnings()
+        self.assertIn('[fetcher_aetos]: discovery found no scope, where the '
+                      'previous pass found 1', line)
+
+    def test_scope_attribute_not_scope_key(self):
+        self.start(scope_attribute='tenant')
+        [line] = self.warnings()
+        self.assertIn('[fetcher_aetos] scope_attribute is tenant but '
+                      '[collect] scope_key is project_id', line)
+        self.start(scope_attribute='project_id')
+        self.assertEqual(1, len(self.warnings()))
+
+
+class ScopeIdsTest(tests.TestCase):
+
+    def test_sort_out(self):
+        kept, dropped = scope_ids.sort_out(
+            ['b', 'a', 'b', '\u00e9', '\u00e9', None, ''])
+        self.assertEqual(['a', 'b'], kept)
+        self.assertEqual([('\u00e9', 'not printable ASCII'),
+                          (None, 'not a string'), ('', 'empty or missing')],
+                         dropped)
+
+    def test_mixed_types_sorted(self):
+        kept, dropped = scope_ids.sort_out(['b', 1, 'a', 1.5, ['x']])
+        self.assertEqual(['a', 'b'], kept)
+        self.assertEqual(3, len(dropped))
+
+    def test_fullmatch(self):
+        pattern = re.compile('[a-z]+')
+        self.assertIsNone(scope_ids.refusal('abc', pattern))
+        self.assertEqual('not matching scope_id_pattern',
+                         scope_ids.refusal('abc1', pattern))
+
+
+class AetosFetcherKnownScopesTest(FetcherTestCase):
+    """Scopes CloudKitty already rates, behind the discovery window."""
+
+    def setUp(self):
+        super(AetosFetcherKnownScopesTest, self).setUp()
+        self.conf.set_override('backend', 'aetos', 'fetcher')
+        self.conf.set_override('collector', 'aetos', 'collect')
+        self.state = storage_state.StateManager()
+        self.hour = tzutils.localized_now().replace(minute=0, second=0,
+                                                    microsecond=0)
+
+    def know(self, scope, hours_ago, active=True, fetcher='aetos',
+             collector='aetos'):
+        """A state row whose last processed period began hours_ago."""
+        self.state.create_scope(
+            scope, self.hour - datetime.timedelta(hours=hours_ago),
+            fetcher=fetcher, collector=collector, scope_key='project_id',
+            active=active)
+
+    def discovery(self, discovered, recent=None):
+        """The two answers: the window, then the catch-up query."""
+        answers = [{'json': aetos_fakes.vector(
+            [({'project_id': scope}, 1) for scope in discovered])}]
+        if recent is not None:
+            answers.append({'json': aetos_fakes.vector(
+                [({'project_id': scope}, 1) for scope in recent])})
+        self.network.get(aetos_fakes.AETOS_QUERY_URL, answers)
+
+    def queries(self):
+        return [aetos_fakes.query_params(request)['query']
+                for request in fakes.query_requests(self.network)]
+
+    def window(self, query):
+        return int(re.search(r'\[(\d+)s\]', query).group(1))
+
+    def test_behind_with_samples_is_added(self):
+        found = self.start()
+        # Next period began 9 h ago: before the 5 h window.
+        self.know('old', 10)
+        self.discovery(['p1'], recent=['old', 'p1', 'other'])
+        self.assertEqual(['old', 'p1'], found.get_tenants())
+        first, catch_up = self.queries()
+        self.assertEqual(found.query, first)
+        since = self.hour - datetime.timedelta(hours=9)
+        expected = (tzutils.localized_now() - since).total_seconds() + 60
+        self.assertLessEqual(abs(self.window(catch_up) - expected), 5)
+        self.assertTrue(catch_up.startswith(
+            'count by (project_id) (last_over_time(ck_instance_up['))
+
+    def test_behind_without_samples_not_added_nor_asked_again(self):
+        found = self.start()
+        self.know('gone', 10)
+        self.discovery([], recent=[])
+        self.assertEqual([], found.get_tenants())
+        self.discovery([])
+        self.assertEqual([], found.get_tenants())
+        # The second pass asks the window only: samples since the first
+        # pass would be in it.
+        self.assertEqual(3, len(self.queries()))
+
+    def test_asked_again_once_the_window_moved_past(self):
+        found = self.start()
+        self.know('gone', 10)
+        self.discovery([], recent=[])
+        found.get_tenants()
+        later = tzutils.localized_now() + datetime.timedelta(hours=6)
+        self.useFixture(fixtures.MockPatch(
+            'cloudkitty.utils.tz.localized_now', return_value=later))
+        self.discovery([], recent=['gone'])
+        self.assertEqual(['gone'], found.get_tenants())
+        # Only from the previous look on, not from its next period.
+        self.assertLess(self.window(self.queries()[-1]), 7 * 3600)
+
+    def test_not_behind(self):
+        found = self.start()
+        # Due (2 h ago + wait_periods 2) but inside the window: the
+        # window's own discovery would see its samples.
+        self.know('recent', 3)
+        # Not due at all.
+        self.know('fresh', 1)
+        self.discovery([])
+        self.assertEqual([], found.get_tenants())
+        self.assertEqual(1, len(self.queries()))
+
+    def test_deactivated_other_fetcher_or_collector_never_added(self):
+        found = self.start()
+        self.know('off', 10, active=False)
+        self.know('keystone', 10, fetcher='keystone')
+        self.know('gnocchi', 10, collector='gnocchi')
+        self.discovery(['p1'])
+        self.assertEqual(['p1'], found.get_tenants())
+        self.assertEqual(1, len(self.queries()))
+
+    def test_discovered_not_asked_again(self):
+        found = self.start()
+        self.know('p1', 10)
+        self.discovery(['p1'])
+        self.assertEqual(['p1'], found.get_tenants())
+        self.assertEqual(1, len(self.queries()))
+
+    def test_paged(self):
+        self.useFixture(fixtures.MockPatchObject(aetos, 'STATE_PAGE', 2))
+        found = self.start()
+        names = ['s%d' % number for number in range(5)]
+        for name in names:
+            self.know(name, 10)
+        self.discovery([], recent=names)
+        self.assertEqual(names, found.get_tenants())
+
+    def test_window_bounded(self):
+        found = self.start(catch_up_window=86400)
+        self.know('ancient', 24 * 60)
+        self.discovery([], recent=['ancient'])
+        self.assertEqual(['ancient'], found.get_tenants())
+        self.assertEqual(86400 + 60, self.window(self.queries()[-1]))
+
+    def test_known_ids_follow_the_rules(self):
+        found = self.start(scope_id_pattern='p.*')
+        self.know('x1', 10)
+        self.discovery([])
+        self.assertEqual([], found.get_tenants())
+        self.assertEqual(1, len(self.queries()))
