@@ -41,6 +41,7 @@ from functional import fake_servers
 from functional import oracle
 from functional.services import config
 from functional.services import httpclient
+from functional.services import keystone
 from functional import stack as stack_mod
 
 PERIOD = 3600
@@ -293,14 +294,13 @@ class TokenExpiryTest(OwnStackTestCase):
         :returns: (tokens issued to the collector, tokens issued to Aetos,
                    user tokens validated by Aetos)
         """
-        with open(self.stack.logs['keystone'], errors='replace') as log:
-            log.seek(offset)
-            lines = log.read().splitlines()
-        posts = [line for line in lines if '"POST /v3/auth/tokens ' in line]
+        found = keystone.token_requests(self.stack.logs['keystone'], offset)
+        posts = [request for request in found if request.method == 'POST']
         # keystonemiddleware names itself in its user agent.
-        by_aetos = [line for line in posts if 'keystonemiddleware' in line]
-        validations = [line for line in lines
-                       if '"GET /v3/auth/tokens ' in line]
+        by_aetos = [request for request in posts
+                    if 'keystonemiddleware' in request.agent]
+        validations = [request for request in found
+                       if request.method == 'GET']
         return len(posts) - len(by_aetos), len(by_aetos), len(validations)
 
     def test_collection_outlives_tokens(self):

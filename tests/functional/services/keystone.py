@@ -16,11 +16,13 @@ gets all of its settings from its configuration file, named in the
 environment, and no argument at all.
 """
 
+import collections
 import contextlib
 import grp
 import logging
 import os
 import pwd
+import re
 import sqlite3
 import subprocess
 import urllib.parse
@@ -35,6 +37,32 @@ RESTARTS = 3
 INTERFACES = ('public', 'internal', 'admin')
 ADMIN_USER = 'admin'
 ADMIN_PROJECT = 'admin'
+
+
+TokenRequest = collections.namedtuple('TokenRequest',
+                                      ['method', 'status', 'agent'])
+"""One request to /v3/auth/tokens in Keystone's access log.
+
+``POST`` is a login (by password or token), ``GET`` a validation; the
+agent tells keystonemiddleware (Aetos validating tokens) apart.
+"""
+
+# gunicorn's default access log format: "<request line>" <status> <size>
+# "<referer>" "<user agent>".
+_TOKEN_REQUEST = re.compile(
+    r'"(GET|POST) /v3/auth/tokens[^"]*" (\d{3}) \S+ "[^"]*" "([^"]*)"')
+
+
+def token_requests(log_path, offset=0):
+    """The token requests a Keystone access log shows after ``offset``.
+
+    :returns: list of ``TokenRequest``, in the order logged
+    """
+    with open(log_path, errors='replace') as log:
+        log.seek(offset)
+        found = [_TOKEN_REQUEST.search(line) for line in log]
+    return [TokenRequest(match.group(1), int(match.group(2)), match.group(3))
+            for match in found if match]
 
 
 class Keystone(process.LocalService):
