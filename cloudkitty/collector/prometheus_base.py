@@ -64,6 +64,17 @@ PROMETHEUS_EXTRA_SCHEMA = {
 }
 
 
+def _check_names(metric_name, metric):
+    """Refuse at start-up the names a query would carry and PromQL refuse.
+
+    Metrics declared twice carry their alt_name after '@#'.
+    """
+    where = 'Metric %s of the metrics configuration' % metric_name
+    promql.check_metric_name(metric_name.split('@#')[0], where)
+    for label in list(metric['groupby']) + list(metric['metadata']):
+        promql.check_label_name(label, where)
+
+
 def unix_seconds(moment):
     """Whole Unix seconds of a datetime; a naive one is UTC."""
     return calendar.timegm(moment.utctimetuple())
@@ -95,6 +106,7 @@ class PrometheusCollectorBase(collector.BaseCollector):
         # The metric definitions first, so that a bad metrics file is
         # reported before any server is asked anything.
         super(PrometheusCollectorBase, self).__init__(**kwargs)
+        promql.check_label_name(CONF.collect.scope_key, '[collect] scope_key')
         CONF.import_opt('max_threads', 'cloudkitty.orchestrator',
                         'orchestrator')
         # Every metric of a scope is queried from its own thread.
@@ -149,10 +161,18 @@ class PrometheusCollectorBase(collector.BaseCollector):
 
     @staticmethod
     def check_configuration(conf):
+        """The checked metric definitions, their names PromQL's own.
+
+        :raises ConfigurationError: for a metric, groupby or metadata
+            name that PromQL would refuse at every period
+        """
         conf = collector.BaseCollector.check_configuration(conf)
         schema = voluptuous.Schema(collector.METRIC_BASE_SCHEMA).extend(
             PROMETHEUS_EXTRA_SCHEMA)
-        return {name: schema(metric) for name, metric in conf.items()}
+        checked = {name: schema(metric) for name, metric in conf.items()}
+        for name, metric in sorted(checked.items()):
+            _check_names(name, metric)
+        return checked
 
     @staticmethod
     def build_query(conf, metric_name, start, end, scope_key, scope_id,

@@ -20,6 +20,8 @@ function without argument, ``start()``/``end()``, ``@`` or ``offset``.
 """
 import re
 
+from cloudkitty.common import prometheus_errors
+
 __all__ = ['check_metric_name', 'check_label_name', 'escape_label_value',
            'unpinnable_reason', 'scope_safe', 'selector', 'period_query',
            'presence_query']
@@ -58,34 +60,39 @@ _CLOCK_FUNCTIONS = {'time', 'minute', 'hour', 'day_of_month', 'day_of_week',
                     'day_of_year', 'days_in_month', 'month', 'year'}
 
 
-def _check_name(pattern, rule, what, name):
+def _check_name(pattern, rule, what, name, where):
     if not isinstance(name, str) or not pattern.fullmatch(name):
-        raise ValueError('%r is not a valid Prometheus %s (%s)'
-                         % (name, what, rule))
+        raise prometheus_errors.ConfigurationError(
+            '%s: %r is not a valid Prometheus %s (%s)'
+            % (where, name, what, rule))
     return name
 
 
-def check_metric_name(name):
+def check_metric_name(name, where):
     """``name`` itself, when PromQL reads it as a metric name.
 
     A name is written into query text unquoted: anything else would
     change the query or be refused by the server at every period.
 
     :param name: the configured metric name
+    :param where: the option or metric that holds it, for the message
     :returns: ``name``
-    :raises ValueError: naming the value and the rule, when it is not
+    :raises ConfigurationError: naming ``where``, the value and the rule
     """
-    return _check_name(_METRIC_NAME, METRIC_NAME_RULE, 'metric name', name)
+    return _check_name(_METRIC_NAME, METRIC_NAME_RULE, 'metric name', name,
+                       where)
 
 
-def check_label_name(name):
+def check_label_name(name, where):
     """``name`` itself, when PromQL reads it as a label name.
 
     :param name: a configured label name (scope label, groupby, filter)
+    :param where: the option or metric that holds it, for the message
     :returns: ``name``
-    :raises ValueError: naming the value and the rule, when it is not
+    :raises ConfigurationError: naming ``where``, the value and the rule
     """
-    return _check_name(_LABEL_NAME, LABEL_NAME_RULE, 'label name', name)
+    return _check_name(_LABEL_NAME, LABEL_NAME_RULE, 'label name', name,
+                       where)
 
 
 def escape_label_value(value):

@@ -107,6 +107,7 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
         401 is not tried again
     :param kwargs: the answer bounds and group of PrometheusClientBase
     :param clock: monotonic seconds; tests may pass their own
+    :raises ConfigurationError: for an auth plugin that gives no token
     """
 
     server = 'Aetos'
@@ -133,6 +134,11 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
     def __init__(self, adapter, all_projects_roles=('admin', 'service'),
                  retry_interval=300, clock=time.monotonic, **kwargs):
         super(AetosClient, self).__init__(None, **kwargs)
+        if not hasattr(adapter.session.auth, 'get_access'):
+            raise errors.ConfigurationError(
+                'The [%s] auth_type gives no Keystone token, which Aetos '
+                'needs: use a Keystone identity plugin such as password or '
+                'v3applicationcredential' % self.group)
         self._adapter = adapter
         self._roles = frozenset(role.lower() for role in all_projects_roles)
         self._retry_interval = retry_interval

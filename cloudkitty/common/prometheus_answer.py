@@ -131,6 +131,10 @@ def read(response, client):
         body that is not UTF-8 or cannot be inflated
     :raises UnreachableError: when the connection breaks
     """
+    if response.is_redirect:
+        # requests reads the body of a redirect it is told not to follow,
+        # to free the connection: what is left to do is to quote it.
+        return Reply(response.status_code, response.text)
     try:
         body = _body(response, client)
     except TimeoutError as exc:

@@ -127,14 +127,6 @@ def default_lookback():
     return (CONF.collect.wait_periods + EXTRA_PERIODS) * CONF.collect.period
 
 
-def _checked(check, value, option):
-    try:
-        return check(value)
-    except ValueError as exc:
-        raise prometheus_errors.ConfigurationError(
-            '[%s] %s: %s' % (FETCHER_AETOS_OPTS, option, exc)) from exc
-
-
 def check_settings(settings):
     """The [fetcher_aetos] names PromQL takes, checked without a server.
 
@@ -147,11 +139,12 @@ def check_settings(settings):
         raise prometheus_errors.ConfigurationError(
             '[%s] metric is not set: name the metric whose series show '
             'which scopes exist' % FETCHER_AETOS_OPTS)
-    _checked(promql.check_metric_name, settings.metric, 'metric')
-    _checked(promql.check_label_name, settings.scope_attribute,
-             'scope_attribute')
+    promql.check_metric_name(settings.metric,
+                             '[%s] metric' % FETCHER_AETOS_OPTS)
+    promql.check_label_name(settings.scope_attribute,
+                            '[%s] scope_attribute' % FETCHER_AETOS_OPTS)
     for name in sorted(settings.filters):
-        _checked(promql.check_label_name, name, 'filters')
+        promql.check_label_name(name, '[%s] filters' % FETCHER_AETOS_OPTS)
     if settings.scope_id_pattern is None:
         return None
     try:

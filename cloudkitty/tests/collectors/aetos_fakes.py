@@ -351,11 +351,13 @@ class Redirecting(Handler):
             self.server.followed.append(dict(self.headers))
             self.send_json(200, vector([]))
             return
+        body = b'Moved to /elsewhere'
         self.send_response(302)
         self.send_header('Location', 'http://localhost:%d/elsewhere'
                          % self.server.server_port)
-        self.send_header('Content-Length', '0')
+        self.send_header('Content-Length', str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
 
 def serve(test, handler):

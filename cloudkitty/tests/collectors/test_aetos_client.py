@@ -292,6 +292,7 @@ class RedirectTest(AetosClientTestBase):
         error = self.assertRaises(errors.HTTPError, client.get_instant,
                                   QUERY)
         self.assertEqual((aetos, 302), (error.url, error.status))
+        self.assertEqual('Moved to /elsewhere', error.detail)
         self.assertIn(client.OTHER_STATUS_HINT, str(error))
         # The token went to Aetos only.
         self.assertEqual([], server.followed)
@@ -541,10 +542,16 @@ class KeystoneFailureTest(AetosClientTestBase):
             str(error))
 
     def test_plugin_without_token(self):
-        # A plugin that gives no token at all, as http_basic.
-        error = self.refused(self.client(
-            auth=http_basic.HTTPBasicAuth(endpoint=AETOS)), auth_url=None)
-        self.assertIn('[collector_aetos]', str(error))
+        # A plugin that gives no token at all, as http_basic: refused
+        # before anything is sent.
+        error = self.assertRaises(
+            errors.ConfigurationError, self.client,
+            auth=http_basic.HTTPBasicAuth(endpoint=AETOS))
+        self.assertEqual(
+            'The [collector_aetos] auth_type gives no Keystone token, which '
+            'Aetos needs: use a Keystone identity plugin such as password or '
+            'v3applicationcredential', str(error))
+        self.assertEqual([], self.network.request_history)
 
     def test_no_aetos_in_the_catalog(self):
         self.network.post(fakes.TOKEN_URL,

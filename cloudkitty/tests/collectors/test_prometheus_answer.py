@@ -21,6 +21,8 @@ import time
 import tracemalloc
 import zlib
 
+from keystoneauth1 import adapter as ks_adapter
+from keystoneauth1 import session as ks_session
 from requests_mock.contrib import fixture as rm_fixture
 
 from cloudkitty.common import aetos_client
@@ -61,8 +63,9 @@ class CheckAnswerTestBase(tests.TestCase):
         super(CheckAnswerTestBase, self).setUp()
         self.prometheus = prometheus_client.PrometheusClient(PROMETHEUS_URL)
         # check_answer only reads the wording attributes of the client:
-        # no transport is needed; the URL is the one found at login.
-        self.aetos = aetos_client.AetosClient(None)
+        # nothing is sent; the URL is the one found at the first query.
+        self.aetos = aetos_client.AetosClient(ks_adapter.Adapter(
+            ks_session.Session(auth=fakes.password_auth())))
         self.aetos.url = AETOS_URL
 
     def refused(self, kind, response, client=None):

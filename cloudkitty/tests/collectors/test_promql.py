@@ -12,6 +12,7 @@
 #
 """PromQL text: names, label value escaping and what ``@`` cannot pin."""
 from cloudkitty.collector import promql
+from cloudkitty.common import prometheus_errors
 from cloudkitty import tests
 
 OPTIONS = ('query_prefix', 'query_suffix')
@@ -173,32 +174,36 @@ class NameCheckTest(tests.TestCase):
 
     def test_valid_names_come_back(self):
         for name in ('up', '_x', 'job:instance_up:max', 'a9'):
-            self.assertEqual(name, promql.check_metric_name(name))
+            self.assertEqual(name, promql.check_metric_name(name, 'm'))
         for name in ('project_id', '_x', 'A9'):
-            self.assertEqual(name, promql.check_label_name(name))
+            self.assertEqual(name, promql.check_label_name(name, 'l'))
 
     def test_invalid_metric_names(self):
         for name in ('', '9up', 'up\n', 'up{a="b"}', 'up or vector(1)',
                      'é', ' up', None, 3):
-            self.assertRaises(ValueError, promql.check_metric_name, name)
+            self.assertRaises(prometheus_errors.ConfigurationError,
+                              promql.check_metric_name, name, 'm')
 
     def test_invalid_label_names(self):
         # A colon is legal in a metric name, not in a label name.
         for name in ('', '1project', 'project_id\n', 'project-id',
                      'a:b', 'flavor name', 'é', None):
-            self.assertRaises(ValueError, promql.check_label_name, name)
+            self.assertRaises(prometheus_errors.ConfigurationError,
+                              promql.check_label_name, name, 'l')
 
     def test_sentence(self):
-        error = self.assertRaises(ValueError, promql.check_label_name,
-                                  'project-id')
-        self.assertEqual("'project-id' is not a valid Prometheus label name "
-                         "(ASCII letters, digits and _, not starting with a "
-                         "digit)", str(error))
-        error = self.assertRaises(ValueError, promql.check_metric_name,
-                                  'up\n')
-        self.assertEqual("'up\\n' is not a valid Prometheus metric name "
-                         "(ASCII letters, digits, _ and :, not starting "
-                         "with a digit)", str(error))
+        error = self.assertRaises(prometheus_errors.ConfigurationError,
+                                  promql.check_label_name, 'project-id',
+                                  '[collect] scope_key')
+        self.assertEqual("[collect] scope_key: 'project-id' is not a valid "
+                         "Prometheus label name (ASCII letters, digits and "
+                         "_, not starting with a digit)", str(error))
+        error = self.assertRaises(prometheus_errors.ConfigurationError,
+                                  promql.check_metric_name, 'up\n',
+                                  '[fetcher_aetos] metric')
+        self.assertEqual("[fetcher_aetos] metric: 'up\\n' is not a valid "
+                         "Prometheus metric name (ASCII letters, digits, _ "
+                         "and :, not starting with a digit)", str(error))
 
 
 class PresenceQueryTest(tests.TestCase):
