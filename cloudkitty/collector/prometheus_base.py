@@ -106,7 +106,6 @@ class PrometheusCollectorBase(collector.BaseCollector):
         # The metric definitions first, so that a bad metrics file is
         # reported before any server is asked anything.
         super(PrometheusCollectorBase, self).__init__(**kwargs)
-        promql.check_label_name(CONF.collect.scope_key, '[collect] scope_key')
         CONF.import_opt('max_threads', 'cloudkitty.orchestrator',
                         'orchestrator')
         # Every metric of a scope is queried from its own thread.
@@ -163,9 +162,11 @@ class PrometheusCollectorBase(collector.BaseCollector):
     def check_configuration(conf):
         """The checked metric definitions, their names PromQL's own.
 
-        :raises ConfigurationError: for a metric, groupby or metadata
-            name that PromQL would refuse at every period
+        :raises ConfigurationError: for a scope key, metric, groupby or
+            metadata name that PromQL would refuse at every period
         """
+        # Every metric's groupby gets the scope key: named first.
+        promql.check_label_name(CONF.collect.scope_key, '[collect] scope_key')
         conf = collector.BaseCollector.check_configuration(conf)
         schema = voluptuous.Schema(collector.METRIC_BASE_SCHEMA).extend(
             PROMETHEUS_EXTRA_SCHEMA)

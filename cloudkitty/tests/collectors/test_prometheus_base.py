@@ -300,6 +300,28 @@ class ContractTest(_NetworkTest):
                 'aggregation_method': 'median'}}}})
         self.assertEqual([], connect.calls)
 
+    def test_names_checked_before_connecting(self):
+        for metric, kind in (('up-time', 'metric name'),
+                             ('up', 'label name')):
+            connect = Recorder(None)
+            error = self.assertRaises(
+                prometheus_errors.ConfigurationError, _Thin, connect,
+                period=3600, conf={'metrics': {metric: {
+                    'unit': 'u', 'groupby': ['flavor-name']}}})
+            self.assertIn('Metric %s of the metrics configuration' % metric,
+                          str(error))
+            self.assertIn('not a valid Prometheus %s' % kind, str(error))
+            self.assertEqual([], connect.calls)
+
+    def test_scope_key_checked_before_connecting(self):
+        self.conf.set_override('scope_key', 'project id', 'collect')
+        connect = Recorder(None)
+        error = self.assertRaises(
+            prometheus_errors.ConfigurationError, _Thin, connect,
+            period=3600, conf={'metrics': {'up': {'unit': 'u'}}})
+        self.assertIn("[collect] scope_key: 'project id'", str(error))
+        self.assertEqual([], connect.calls)
+
     def test_connect_gets_the_group_and_the_threads(self):
         self.conf.import_opt('max_threads', 'cloudkitty.orchestrator',
                              'orchestrator')
