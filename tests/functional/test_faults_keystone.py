@@ -24,6 +24,7 @@ The faults on the Aetos side are in ``test_faults_aetos``.
 """
 
 import logging
+import time
 import uuid
 
 from keystoneauth1 import exceptions as ks_exc
@@ -33,6 +34,9 @@ from cloudkitty.common import prometheus_errors
 from functional import base
 from functional import dataset
 from functional import stack as stack_mod
+
+# [collector_aetos] auth_retry_interval of the tests that wait it out.
+RETRY_INTERVAL = 2
 
 
 class CredentialsAndKeystoneTest(base.FaultTestBase):
@@ -120,7 +124,7 @@ class CredentialsAndKeystoneTest(base.FaultTestBase):
             'Keystone is running' % self.stack.keystone_url, message)
 
     def test_keystone_stopped_during_collection(self):
-        ours = self._collector()
+        ours = self._collector(auth_retry_interval=str(RETRY_INTERVAL))
         self.assertTrue(self._fetch(ours))
         self._restart_in_cleanup('keystone')
         # The token reaches its expiry while Keystone is down.
@@ -130,8 +134,12 @@ class CredentialsAndKeystoneTest(base.FaultTestBase):
             url=self.stack.keystone_url)
         self.assertIsInstance(cause.__cause__, ks_exc.ConnectFailure)
         self.assertIn('[collector_aetos] auth_url', message)
-        # Collection resumes by itself once Keystone is back.
+        # Keystone back: the failure stands until the retry interval
+        # ends, without asking Keystone, then collection resumes.
         self.stack.start_service('keystone')
+        self._collect_error(ours, prometheus_errors.KeystoneError,
+                            url=self.stack.keystone_url)
+        time.sleep(RETRY_INTERVAL)
         self.assertTrue(self._fetch(ours))
 
     def test_keystone_stopped_before_aetos_saw_the_token(self):
