@@ -10,48 +10,46 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 #
-"""Settings and records for the unit tests of the aetos fetcher.
+"""The fake network and settings of the aetos fetcher's unit tests.
 
-The network itself is faked by ``cloudkitty.tests.collectors.aetos_fakes``;
-this module gives [fetcher_aetos] working settings against that fake
-Keystone, and reads back what the fetcher logged and sent.
+Built on ``cloudkitty.tests.collectors.aetos_fakes``, the one home of the
+fake Keystone and Aetos and of the log and request helpers; this module
+only gives [fetcher_aetos] its settings and Aetos an https endpoint.
+Over plain HTTP the client warns at its first query (its own tests show
+it); over https, what the fetcher logs is all that a test hears.
 """
-import logging
 import os
 
-import fixtures
-from keystoneauth1 import loading as ks_loading
-
 from cloudkitty.collector import aetos as aetos_collector
+from cloudkitty.fetcher import aetos
 from cloudkitty.tests.collectors import aetos_fakes
 
-GROUP = 'fetcher_aetos'
+GROUP = aetos.FETCHER_AETOS_OPTS
+METRIC = 'ck_instance_up'
 
-_CREDENTIALS = {
-    'auth_type': 'v3password',
-    'auth_url': aetos_fakes.KEYSTONE_URL,
-    'username': 'cloudkitty',
-    'password': aetos_fakes.PASSWORD,
-    'user_domain_id': 'default',
-    'project_name': 'service',
-    'project_domain_id': 'default',
-}
+AETOS_URL = 'https://aetos.test/metric-storage'
+QUERY_URL = AETOS_URL + '/api/v1/query'
+
+
+def use_fake_network(test, roles=('admin',), with_aetos=True):
+    """The fake Keystone of aetos_fakes, listing Aetos at AETOS_URL.
+
+    :returns: the requests-mock fixture
+    """
+    network = aetos_fakes.use_fake_network(test, roles, with_aetos)
+    network.post(aetos_fakes.TOKEN_URL, **aetos_fakes.token_answer(
+        roles=roles, with_aetos=with_aetos, aetos_url=AETOS_URL))
+    return network
 
 
 def configure(test, **overrides):
     """Working [fetcher_aetos] settings against the fake Keystone.
 
-    The keystoneauth loaders that cloudkitty.tests.TestCase mocks are
-    stopped so that the real ones run.
+    :param overrides: options to set besides (or instead of) the
+        credentials and ``metric``
     """
-    test.auth.stop()
-    test.session.stop()
-    test._conf_fixture.register_opts(
-        ks_loading.get_auth_plugin_conf_options('v3password'), group=GROUP)
-    settings = dict(_CREDENTIALS, metric='ck_instance_up')
-    settings.update(overrides)
-    for name, value in settings.items():
-        test.conf.set_override(name, value, GROUP)
+    aetos_fakes.configure_keystone(test, GROUP,
+                                   **dict({'metric': METRIC}, **overrides))
 
 
 def write_conf(directory, section):
@@ -64,40 +62,18 @@ def write_conf(directory, section):
     there.
     """
     credentials = ''.join('%s = %s\n' % item
-                          for item in sorted(_CREDENTIALS.items()))
+                          for item in sorted(aetos_fakes.CREDENTIALS.items()))
     path = os.path.join(directory, 'cloudkitty.conf')
     with open(path, 'w') as out:
         for group in sorted({section, aetos_collector.COLLECTOR_AETOS_OPTS}):
             out.write('[%s]\n%s' % (group, credentials))
         out.write('[%s]\n'
                   'auth_section = %s\n'
-                  'metric = ck_instance_up\n'
-                  'interface = internal\n' % (GROUP, section))
+                  'metric = %s\n'
+                  'interface = internal\n' % (GROUP, section, METRIC))
     return path
 
 
-def capture_logs(test, level=logging.INFO):
-    """Every cloudkitty log line from now on, as 'LEVEL name: message'.
-
-    The alembic run of TestCase.setUp disables the loggers that exist by
-    then; those of cloudkitty must be heard.
-    """
-    for name, logger in list(logging.root.manager.loggerDict.items()):
-        if name.startswith('cloudkitty') and isinstance(logger,
-                                                        logging.Logger):
-            test.useFixture(fixtures.MockPatchObject(logger, 'disabled',
-                                                     False))
-    return test.useFixture(fixtures.FakeLogger(
-        level=level, format='%(levelname)s %(name)s: %(message)s'))
-
-
-def token_requests(network):
-    """The requests the fake Keystone received for a token."""
-    return [r for r in network.request_history
-            if r.url == aetos_fakes.TOKEN_URL]
-
-
-def query_requests(network):
-    """The requests the fake Aetos (public endpoint) received."""
-    return [r for r in network.request_history
-            if r.url.startswith(aetos_fakes.AETOS_QUERY_URL)]
+def queries(network):
+    """The queries the fake Aetos (public endpoint) received, in order."""
+    return aetos_fakes.aetos_queries(network, QUERY_URL)

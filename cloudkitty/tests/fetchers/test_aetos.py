@@ -11,8 +11,10 @@
 #    under the License.
 #
 import datetime
+import functools
 import logging
 import re
+import types
 
 import fixtures
 from keystoneauth1 import loading as ks_loading
@@ -20,6 +22,8 @@ import requests
 from stevedore import driver
 
 from cloudkitty.collector import aetos as aetos_collector
+from cloudkitty.common import aetos_client
+from cloudkitty.common import aetos_setup
 from cloudkitty.common import prometheus_errors as errors
 from cloudkitty import fetcher
 from cloudkitty.fetcher import aetos
@@ -32,9 +36,10 @@ from cloudkitty.tests.fetchers import aetos_fetcher_fakes as fakes
 from cloudkitty.utils import tz as tzutils
 
 GROUP = fakes.GROUP
-AETOS = 'Aetos at ' + aetos_fakes.AETOS_PUBLIC
+AETOS = 'Aetos at ' + fakes.AETOS_URL
 # ([collect] wait_periods 2 + 3) periods of 3600 s.
 DEFAULT_WINDOW = 18000
+UNAUTHORIZED = {'status_code': 401, 'json': {'error': {'code': 401}}}
 
 
 class FetcherTestCase(tests.TestCase):
@@ -45,14 +50,14 @@ class FetcherTestCase(tests.TestCase):
         storage_state.StateManager().init()
 
     def start(self, roles=('admin',), with_aetos=True, **settings):
-        self.network = aetos_fakes.use_fake_network(self, roles, with_aetos)
+        self.network = fakes.use_fake_network(self, roles, with_aetos)
         fakes.configure(self, **settings)
         return aetos.AetosFetcher()
 
     def answer(self, samples=(), **answer):
         if not answer:
             answer = {'json': aetos_fakes.vector(samples)}
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, **answer)
+        self.network.get(fakes.QUERY_URL, **answer)
 
     def sent_query(self, found):
         self.answer()
@@ -95,7 +100,7 @@ class AetosFetcherOptionsTest(tests.TestCase):
 class AetosFetcherLoadingTest(FetcherTestCase):
 
     def test_stevedore_loads_aetos(self):
-        aetos_fakes.use_fake_network(self)
+        fakes.use_fake_network(self)
         fakes.configure(self)
         loaded = driver.DriverManager(orchestrator.FETCHERS_NAMESPACE,
                                       'aetos', invoke_on_load=True).driver
@@ -131,7 +136,7 @@ class AetosFetcherLoadingTest(FetcherTestCase):
         # Session and endpoint settings stay the fetcher's own.
         self.assertTrue(self.network.last_request.url.startswith(
             aetos_fakes.AETOS_INTERNAL + '/api/v1/query?'))
-        [token_request] = fakes.token_requests(self.network)
+        [token_request] = aetos_fakes.token_requests(self.network)
         self.assertEqual(
             {'name': 'cloudkitty', 'password': aetos_fakes.PASSWORD,
              'domain': {'id': 'default'}},
@@ -143,7 +148,7 @@ class AetosFetcherLoadingTest(FetcherTestCase):
                          json=aetos_fakes.vector([({'project_id': 'p2'},
                                                    1)]))
         self.assertEqual(['p2'], found.get_tenants())
-        self.assertEqual(1, len(fakes.token_requests(self.network)))
+        self.assertEqual(1, len(aetos_fakes.token_requests(self.network)))
 
 
 class AetosFetcherQueryTest(FetcherTestCase):
@@ -174,7 +179,7 @@ class AetosFetcherQueryTest(FetcherTestCase):
                       self.sent_query(found))
 
     def test_filters_from_the_option_text(self):
-        self.network = aetos_fakes.use_fake_network(self)
+        self.network = fakes.use_fake_network(self)
         fakes.configure(self)
         self.conf.set_override('filters', 'job:nova,region:one', GROUP)
         self.assertIn('ck_instance_up{job="nova", region="one"}[',
@@ -259,161 +264,211 @@ class AetosFetcherScopesTest(FetcherTestCase):
 
     def test_each_pass_asks_again(self):
         found = self.start()
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, [
+        self.network.get(fakes.QUERY_URL, [
             {'json': aetos_fakes.vector([({'project_id': 'p1'}, 1)])},
             {'json': aetos_fakes.vector([({'project_id': 'p2'}, 1)])}])
         self.assertEqual(['p1'], found.get_tenants())
         self.assertEqual(['p2'], found.get_tenants())
-        self.assertEqual(2, len(fakes.query_requests(self.network)))
+        self.assertEqual(2, len(fakes.queries(self.network)))
 
 
 class AetosFetcherFailureTest(FetcherTestCase):
-    """A failed discovery: no scope this pass, one log line saying why."""
+    """A failed discovery: no scope this pass, one log line saying why.
+
+    Start-up asks nobody anything, so what needs Keystone or Aetos shows
+    at the first pass, as one of the client's failure kinds.
+    """
+
+    # What the client says once it has found Aetos in the catalog.
+    FOUND = ('INFO cloudkitty.common.aetos_client [fetcher_aetos]: '
+             'querying Aetos at ' + fakes.AETOS_URL)
 
     def setUp(self):
         super(AetosFetcherFailureTest, self).setUp()
-        self.fetcher = self.start()
-        self.logs = fakes.capture_logs(self)
+        self.logs = aetos_fakes.hear(self, level=logging.INFO)
 
-    def _fail(self, kind, **answer):
-        if answer:
-            self.answer(**answer)
-        self.assertEqual([], self.fetcher.get_tenants())
-        lines = [line for line in self.logs.output.splitlines() if line]
-        self.assertEqual(1, len(lines), lines)
+    def failed_pass(self, found, case=None):
+        """The one log line of a get_tenants() that found nothing."""
+        before = len(aetos_fakes.log_lines(self.logs))
+        self.assertEqual([], found.get_tenants(), case)
+        lines = [line for line in aetos_fakes.log_lines(self.logs)[before:]
+                 if line != self.FOUND]
+        self.assertEqual(1, len(lines), (case, lines))
         [line] = lines
         self.assertTrue(line.startswith(
-            'ERROR %s: Scope discovery through Aetos failed (%s'
-            % (aetos.__name__, '' if kind is Exception else
-               kind.__name__ + ')')), line)
+            'ERROR %s Scope discovery through Aetos failed ('
+            % aetos.__name__), (case, line))
         self.assertNotIn(aetos_fakes.PASSWORD, line)
         self.assertNotIn(aetos_fakes.TOKEN_ID, line)
+        self.assertNotIn(aetos_fakes.SECOND_TOKEN, line)
         return line
 
     def test_message(self):
+        found = self.start()
+        self.answer(status_code=500,
+                    json={'faultstring': 'Prometheus is down'})
         self.assertEqual(
-            'ERROR %s: Scope discovery through Aetos failed (HTTPError), so '
+            'ERROR %s Scope discovery through Aetos failed (HTTPError), so '
             'this pass rates no scope; the next pass, in 3600 s, tries '
             'again: %s answered HTTP 500 (Prometheus is down): check that '
             'Aetos is running and can reach Keystone and Prometheus'
-            % (aetos.__name__, AETOS),
-            self._fail(errors.HTTPError, status_code=500,
-                       json={'faultstring': 'Prometheus is down'}))
+            % (aetos.__name__, AETOS), self.failed_pass(found))
         # Not retried within the pass.
-        self.assertEqual(1, len(fakes.query_requests(self.network)))
+        self.assertEqual(1, len(fakes.queries(self.network)))
 
     def test_any_failure_gives_no_scope_and_one_error(self):
         """The fetcher's own rule, whatever the kind of failure."""
         nested = '{"status": "success", "data": %s}' % (
             '[' * 100000 + ']' * 100000)
-        vector = {'status': 'success', 'data': {'resultType': 'vector'}}
-        cases = [
-            ('keystone refuses a new token', errors.KeystoneError,
-             {'status_code': 401, 'json': {'error': {'code': 401}}},
-             {'status_code': 401, 'json': {'error': {'code': 401}}}),
-            ('keystone down', errors.KeystoneError,
-             {'status_code': 401, 'json': {'error': {'code': 401}}},
-             {'exc': requests.exceptions.ConnectionError}),
-            ('aetos unreachable', errors.UnreachableError,
-             {'exc': requests.exceptions.ConnectionError}, None),
-            ('aetos timeout', errors.UnreachableError,
-             {'exc': requests.exceptions.ReadTimeout}, None),
-            ('forbidden', errors.HTTPError,
-             {'status_code': 403,
-              'json': {'faultstring': 'RBAC Authorization Failed'}}, None),
-            ('prometheus error', errors.QueryError,
-             {'json': {'status': 'error', 'errorType': 'execution',
-                       'error': 'query timed out'}}, None),
-            ('not json', errors.NotAPrometheusAnswer,
-             {'text': '<html>Welcome</html>'}, None),
-            ('json, not a result', errors.NotAPrometheusAnswer,
-             {'json': {'versions': []}}, None),
-            ('nested json', None, {'text': nested}, None),
-            ('no result', None, {'json': vector}, None),
-            ('samples not objects', None,
-             {'json': {'status': 'success', 'data': {
-                 'resultType': 'vector', 'result': [[1, 2]]}}}, None),
-            ('labels not an object', None,
-             {'json': {'status': 'success', 'data': {
-                 'resultType': 'vector',
-                 'result': [{'metric': ['project_id'],
-                             'value': [1, '1']}]}}}, None),
-        ]
-        for name, kind, aetos_answer, keystone_answer in cases:
-            self.network.post(
-                aetos_fakes.TOKEN_URL,
-                **(keystone_answer or {
-                    'json': aetos_fakes.token_body(), 'status_code': 201,
-                    'headers': {'X-Subject-Token': aetos_fakes.TOKEN_ID}}))
-            self.answer(**aetos_answer)
-            before = len(self.logs.output)
-            self.assertEqual([], self.fetcher.get_tenants(), name)
-            lines = [line for line in self.logs.output[before:].splitlines()
-                     if line]
-            self.assertEqual(1, len(lines), (name, lines))
-            self.assertTrue(lines[0].startswith(
-                'ERROR %s: Scope discovery through Aetos failed ('
-                % aetos.__name__), (name, lines))
-            if kind is not None:
-                self.assertIn('failed (%s)' % kind.__name__, lines[0], name)
-            self.assertNotIn(aetos_fakes.PASSWORD, lines[0])
-            self.assertNotIn(aetos_fakes.TOKEN_ID, lines[0])
 
-    def test_recursion_error_from_nested_json(self):
-        self.answer(text='{"data": ' + '[' * 100000 + ']' * 100000 + '}')
-        self.assertIn('failed (RecursionError)', self._fail(Exception))
+        def token(**body):
+            return aetos_fakes.token_answer(aetos_url=fakes.AETOS_URL,
+                                            **body)
+
+        def result(samples):
+            return {'json': {'status': 'success', 'data': {
+                'resultType': 'vector', 'result': samples}}}
+
+        # (case, Keystone's answer, Aetos' answer, kind, the fix named);
+        # None stands for a working answer.
+        cases = [
+            ('wrong password', UNAUTHORIZED, None, errors.KeystoneError,
+             'refused the [fetcher_aetos] credentials (HTTP 401): check '
+             'the user, password'),
+            ('keystone down', {'exc': requests.exceptions.ConnectionError},
+             None, errors.KeystoneError,
+             'check [fetcher_aetos] auth_url and that Keystone is running'),
+            ('no aetos in the catalog', token(with_aetos=False), None,
+             errors.KeystoneError,
+             "No 'metric-storage' endpoint with interface 'public' in any "
+             'region in the Keystone catalog: register Aetos there or fix '
+             '[fetcher_aetos] interface and region_name'),
+            ('member role', token(roles=('member',)), None,
+             errors.RoleTooWeak,
+             'Give it the service (or admin) role on its project, or list '
+             "the role Aetos' telemetry:query:all_projects policy accepts "
+             'in [fetcher_aetos] all_projects_roles'),
+            ('aetos unreachable', None,
+             {'exc': requests.exceptions.ConnectionError},
+             errors.UnreachableError, 'check that Aetos is running'),
+            ('aetos silent', None, {'exc': requests.exceptions.ReadTimeout},
+             errors.AnswerTooSlow, 'raise [fetcher_aetos] timeout'),
+            ('aetos refuses a fresh token', None, UNAUTHORIZED,
+             errors.HTTPError, 'keystone_authtoken section must point to '
+             'the Keystone that CloudKitty uses'),
+            ('forbidden', None,
+             {'status_code': 403,
+              'json': {'faultstring': 'RBAC Authorization Failed'}},
+             errors.HTTPError, 'give it the service (or admin) role there'),
+            ('prometheus error', None,
+             {'json': {'status': 'error', 'errorType': 'execution',
+                       'error': 'query timed out'}},
+             errors.QueryError, 'query timed out'),
+            ('not json', None, {'text': '<html>Welcome</html>'},
+             errors.NotAPrometheusAnswer, 'must be the root URL of Aetos'),
+            ('json, not a result', None, {'json': {'versions': []}},
+             errors.NotAPrometheusAnswer, 'must be the root URL of Aetos'),
+            ('nested json', None, {'text': nested},
+             errors.NotAPrometheusAnswer, 'must be the root URL of Aetos'),
+            ('no result', None, {'json': {'status': 'success', 'data': {
+                'resultType': 'vector'}}}, errors.NotAPrometheusAnswer,
+             'must be the root URL of Aetos'),
+            ('samples not objects', None, result([[1, 2]]),
+             errors.NotAPrometheusAnswer, 'must be the root URL of Aetos'),
+            ('labels not an object', None,
+             result([{'metric': ['project_id'], 'value': [1, '1']}]),
+             errors.NotAPrometheusAnswer, 'must be the root URL of Aetos'),
+        ]
+        for case, keystone_answer, aetos_answer, kind, fix in cases:
+            found = self.start()
+            # Nothing is asked of Keystone or Aetos at start-up.
+            self.assertEqual([], self.network.request_history, case)
+            if keystone_answer is not None:
+                self.network.post(aetos_fakes.TOKEN_URL, **keystone_answer)
+            self.answer(**(aetos_answer or
+                           {'json': aetos_fakes.vector(
+                               [({'project_id': 'p1'}, 1)])}))
+            line = self.failed_pass(found, case)
+            self.assertIn('failed (%s)' % kind.__name__, line, case)
+            self.assertIn(fix, line, case)
 
     def test_unexpected_exception(self):
+        found = self.start()
         self.useFixture(fixtures.MockPatchObject(
-            self.fetcher._state, 'get_all', side_effect=RuntimeError('db')))
+            storage_state.StateManager, 'get_all',
+            side_effect=RuntimeError('db')))
         self.answer([({'project_id': 'p1'}, 1)])
-        self.assertIn('failed (RuntimeError)', self._fail(Exception))
+        self.assertIn('failed (RuntimeError), so this pass rates no scope',
+                      self.failed_pass(found))
 
     def test_next_pass_tries_again(self):
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, [
+        found = self.start()
+        self.network.get(fakes.QUERY_URL, [
             {'exc': requests.exceptions.ConnectionError},
             {'json': aetos_fakes.vector([({'project_id': 'p1'}, 1)])}])
-        self._fail(errors.UnreachableError)
-        self.assertEqual(['p1'], self.fetcher.get_tenants())
+        self.assertIn('failed (UnreachableError)', self.failed_pass(found))
+        self.assertEqual(['p1'], found.get_tenants())
+
+    def test_logins_bounded_across_passes(self):
+        """A refusal costs one login per auth_retry_interval, not a pass.
+
+        aetos_setup.client() takes no clock: AetosClient's documented
+        ``clock`` argument is given where aetos_setup builds the client.
+        """
+        clock = aetos_fakes.FakeClock()
+        self.useFixture(fixtures.MockPatchObject(
+            aetos_setup, 'aetos_client', types.SimpleNamespace(
+                AetosClient=functools.partial(aetos_client.AetosClient,
+                                              clock=clock))))
+        interval = 600
+        # (case, Keystone's answer, Aetos' answer, kind, token requests
+        # after each pass); passes at 0 s, 0 s, interval - 1 s and
+        # interval s.
+        cases = [
+            ('wrong password', UNAUTHORIZED, None, errors.KeystoneError,
+             [1, 1, 1, 2]),
+            # One new token per interval for a 401; the first one at once.
+            ('aetos refuses the token', None, UNAUTHORIZED,
+             errors.HTTPError, [2, 2, 2, 3]),
+        ]
+        for case, keystone_answer, aetos_answer, kind, logins in cases:
+            found = self.start(auth_retry_interval=interval)
+            if keystone_answer is not None:
+                self.network.post(aetos_fakes.TOKEN_URL, **keystone_answer)
+            self.answer(**(aetos_answer or {}))
+            counted = []
+            for advance in (0, 0, interval - 1, 1):
+                clock.advance(advance)
+                self.assertIn('failed (%s)' % kind.__name__,
+                              self.failed_pass(found, case))
+                counted.append(len(aetos_fakes.token_requests(self.network)))
+            self.assertEqual(logins, counted, case)
 
 
 class AetosFetcherSetupTest(FetcherTestCase):
-    """Start-up problems are the collector's, named for [fetcher_aetos]."""
+    """Start-up refuses what can be checked without the network only."""
+
+    def _refused(self, **settings):
+        error = self.assertRaises(errors.ConfigurationError, self.start,
+                                  **settings)
+        self.assertEqual([], self.network.request_history)
+        return str(error)
 
     def test_no_auth_type(self):
-        error = self.assertRaises(errors.ConfigurationError, self.start,
-                                  auth_type=None)
-        self.assertIn('[fetcher_aetos] auth_type is not set', str(error))
+        self.assertEqual(
+            '[fetcher_aetos] auth_type is not set: Aetos needs Keystone '
+            'credentials', self._refused(auth_type=None))
 
-    def test_no_aetos_in_catalog(self):
-        error = self.assertRaises(errors.ConfigurationError, self.start,
-                                  with_aetos=False)
-        self.assertIn("No 'metric-storage' endpoint", str(error))
-        self.assertIn('fix [fetcher_aetos] interface and region_name',
-                      str(error))
-
-    def test_keystone_refuses_at_start(self):
-        network = aetos_fakes.use_fake_network(self)
-        network.post(aetos_fakes.TOKEN_URL, status_code=401,
-                     json={'error': {'code': 401}})
-        fakes.configure(self)
-        error = self.assertRaises(errors.ConfigurationError,
-                                  aetos.AetosFetcher)
-        self.assertIn('refused the [fetcher_aetos] credentials', str(error))
-        self.assertNotIn(aetos_fakes.PASSWORD, str(error))
-
-    def test_member_gets_the_one_project_warning(self):
-        logs = fakes.capture_logs(self, logging.WARNING)
-        self.start(roles=('member',))
-        [line] = [line for line in logs.output.splitlines() if line]
-        self.assertTrue(line.startswith(
-            'WARNING cloudkitty.common.aetos_setup: The [fetcher_aetos] '
-            'user has neither the admin nor the service role'), line)
+    def test_unknown_auth_type(self):
+        self.assertIn('The [fetcher_aetos] auth options cannot be loaded',
+                      self._refused(auth_type='no-such-plugin'))
 
     def test_service_role_no_warning(self):
-        logs = fakes.capture_logs(self, logging.WARNING)
-        self.start(roles=('service',))
-        self.assertEqual('', logs.output)
+        logs = aetos_fakes.hear(self)
+        found = self.start(roles=('service',))
+        self.answer([({'project_id': 'p1'}, 1)])
+        self.assertEqual(['p1'], found.get_tenants())
+        self.assertEqual([], aetos_fakes.log_lines(logs))
 
     def test_session_settings_reach_requests(self):
         self.sent_query(self.start())
@@ -429,11 +484,10 @@ class AetosFetcherDroppedValuesTest(FetcherTestCase):
 
     def setUp(self):
         super(AetosFetcherDroppedValuesTest, self).setUp()
-        self.logs = fakes.capture_logs(self, logging.WARNING)
+        self.logs = aetos_fakes.hear(self)
 
     def warnings(self):
-        return [line for line in self.logs.output.splitlines()
-                if line.startswith('WARNING')]
+        return aetos_fakes.warning_lines(self.logs)
 
     def test_each_rule(self):
         cases = [
@@ -481,7 +535,6 @@ class AetosFetcherDroppedValuesTest(FetcherTestCase):
         self.assertIn(": 2 values", line)
 
     def test_scope_id_pattern_not_a_regex(self):
-        self.network = aetos_fakes.use_fake_network(self)
         error = self.assertRaises(errors.ConfigurationError, self.start,
                                   scope_id_pattern='[0-9')
         self.assertIn("[fetcher_aetos] scope_id_pattern: '[0-9' is not a "
@@ -496,7 +549,7 @@ class AetosFetcherDroppedValuesTest(FetcherTestCase):
         self.assertEqual(['p1'], found.get_tenants())
         [line] = self.warnings()
         self.assertEqual(
-            "WARNING %s: [fetcher_aetos]: 10 values of the project_id label "
+            "WARNING %s [fetcher_aetos]: 10 values of the project_id label "
             "of ck_instance_up cannot be scope IDs and are not rated: "
             "'\\xe90' (not printable ASCII); '\\xe91' (not printable "
             "ASCII); '\\xe92' (not printable ASCII); .... A scope ID is a "
@@ -518,7 +571,7 @@ class AetosFetcherDroppedValuesTest(FetcherTestCase):
 
     def test_no_scope_after_some(self):
         found = self.start()
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, [
+        self.network.get(fakes.QUERY_URL, [
             {'json': aetos_fakes.vector([({'project_id': 'p1'}, 1)])},
             {'json': aetos_fakes.vector([])},
             {'json': aetos_fakes.vector([])}])
@@ -586,11 +639,11 @@ class AetosFetcherKnownScopesTest(FetcherTestCase):
         if recent is not None:
             answers.append({'json': aetos_fakes.vector(
                 [({'project_id': scope}, 1) for scope in recent])})
-        self.network.get(aetos_fakes.AETOS_QUERY_URL, answers)
+        self.network.get(fakes.QUERY_URL, answers)
 
     def queries(self):
         return [aetos_fakes.query_params(request)['query']
-                for request in fakes.query_requests(self.network)]
+                for request in fakes.queries(self.network)]
 
     def window(self, query):
         return int(re.search(r'\[(\d+)s\]', query).group(1))
