@@ -45,6 +45,7 @@ from cloudkitty.common import prometheus_errors
 
 from functional import dataset as planted
 from functional import fake_servers
+from functional import fetcher_env
 from functional import oracle
 from functional.services import cloudkitty_env
 from functional.services import config
@@ -421,3 +422,68 @@ class FaultTestBase(TestCase):
         endpoint = self.stack.add_endpoint(fake.url, region, interface)
         self.addCleanup(self.stack.remove_endpoint, endpoint, region)
         return fake, region
+
+
+class AetosFetcherTestBase(TestCase):
+    """Tests of the ``aetos`` fetcher on the shared stack.
+
+    The projects with planted series (``planted``) are what discovery
+    must find; the other projects Keystone holds have no usage.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super(AetosFetcherTestBase, cls).setUpClass()
+        cls.stack = shared_stack()
+        cls.data = cls.stack.dataset
+        cls.planted = fetcher_env.planted_projects(cls.data)
+        cls.names = {pid: name for name, pid in cls.data.project_ids.items()}
+
+    def setUp(self):
+        super(AetosFetcherTestBase, self).setUp()
+        self.attach_on_failure(self.stack.logs,
+                               ('keystone', 'aetos', 'prometheus'))
+
+    def named(self, scopes):
+        """The planted names of ``scopes``, sorted; other IDs as they are."""
+        return sorted(self.names.get(scope, scope) for scope in scopes)
+
+
+class FetcherProcessorTestBase(AetosFetcherTestBase):
+    """Real cloudkitty-processor runs whose scopes the aetos fetcher finds.
+
+    Each test gets a MariaDB database of its own (``env``); every run must
+    rate the planted usage of the planted projects through the last
+    planted hour (``last``).
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super(FetcherProcessorTestBase, cls).setUpClass()
+        cls.mariadb = class_mariadb(cls)
+        cls.last = config.utc(cls.data.hour(planted.HOURS - 1))
+
+    def env(self, prefix='ck_fetcher', **fetcher_options):
+        """A CloudKittyEnv for this test, rating through Aetos only.
+
+        :param prefix: the start of its database's name
+        :param fetcher_options: [fetcher_aetos] options besides those
+            ``fetcher_env.fetcher_sections`` writes
+        """
+        return self.use_env(fetcher_env.aetos_fetcher_env(
+            self.stack, self.mariadb, name=db_name(prefix),
+            overrides=fetcher_env.fetcher_sections(self.stack,
+                                                   **fetcher_options)))
+
+    def assertRatedPlanted(self, report):
+        """Every planted point rated once, a state for each planted project.
+
+        :param report: ``CloudKittyEnv.report()``
+        :returns: (expected points, rated points, duplicates)
+        """
+        expected = oracle.expected_points(self.data, self.planted)
+        rated, duplicates = oracle.rated_points(report)
+        self.assertEqual([], oracle.compare_points(expected, rated,
+                                                   duplicates))
+        self.assertEqual(self.planted, sorted(report['states']))
+        return expected, rated, duplicates

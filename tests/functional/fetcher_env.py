@@ -11,7 +11,7 @@
 # under the License.
 """A CloudKitty runtime whose processor discovers its scopes through Aetos.
 
-Shared by ``test_fetcher`` and the demo (``--fetcher aetos``). The
+Shared by the ``test_fetcher`` modules and the demo (``--fetcher aetos``). The
 ``aetos`` fetcher finds every project that has a series of ``METRIC``, the
 unrated one included, so every planted project gets a scope state at the
 first planted hour; Prometheus' URL is written nowhere unless the
@@ -26,6 +26,13 @@ from functional.services import config
 
 METRIC = 'ck_instance_up'
 """The metric whose ``project_id`` values are the scopes."""
+EDGE_MARGIN = 60
+"""Seconds either side of the edge of a discovery window."""
+
+
+def last_sample(data):
+    """Unix time of the newest planted sample."""
+    return max(data.points(series)[-1][0] for series in planted.SERIES)
 
 
 def planted_projects(data):

@@ -46,9 +46,7 @@ from cloudkitty import storage_state
 from functional import base
 from functional import dataset as planted
 from functional import fetcher_env
-from functional import oracle
 from functional.services import cloudkitty_env
-from functional.services import config
 from functional.services import httpclient
 
 METRIC = fetcher_env.METRIC
@@ -56,13 +54,7 @@ PERIOD = base.PERIOD
 PROCESSOR_TIMEOUT = base.PROCESSOR_TIMEOUT
 # Prometheus' default lookback: what an instant query at "now" sees.
 INSTANT_LOOKBACK = planted.LOOKBACK
-# Seconds either side of the edge of the window.
-EDGE_MARGIN = 60
-
-
-def last_sample(data):
-    """Unix time of the newest planted sample."""
-    return max(data.points(series)[-1][0] for series in planted.SERIES)
+EDGE_MARGIN = fetcher_env.EDGE_MARGIN
 
 
 class PrometheusQueryLog(object):
@@ -123,23 +115,18 @@ class PrometheusQueryLog(object):
                 for entry in entries]
 
 
-class FetcherTestBase(base.TestCase):
+class FetcherTestBase(base.AetosFetcherTestBase):
+    """The fetcher loaded in this process, as the processor loads it."""
 
     @classmethod
     def setUpClass(cls):
         super(FetcherTestBase, cls).setUpClass()
-        cls.stack = base.shared_stack()
-        cls.data = cls.stack.dataset
         cls.workdir = base.class_workdir(cls, 'ck-fetcher-')
-        cls.planted = fetcher_env.planted_projects(cls.data)
-        cls.names = {pid: name for name, pid in cls.data.project_ids.items()}
         # The last planted hour is the newest period the processor rates.
         cls.wait_periods = cloudkitty_env.wait_periods_for(cls.data.end)
 
     def setUp(self):
         super(FetcherTestBase, self).setUp()
-        self.attach_on_failure(self.stack.logs,
-                               ('keystone', 'aetos', 'prometheus'))
         self.logs = base.RecordedLogs(logging.INFO).install()
         self.addCleanup(self.logs.uninstall)
 
@@ -179,9 +166,6 @@ class FetcherTestBase(base.TestCase):
             orchestrator.FETCHERS_NAMESPACE, cfg.CONF.fetcher.backend,
             invoke_on_load=True).driver
 
-    def named(self, scopes):
-        return sorted(self.names.get(scope, scope) for scope in scopes)
-
 
 class AetosFetcherTest(FetcherTestBase):
 
@@ -202,7 +186,7 @@ class AetosFetcherTest(FetcherTestBase):
 
     def test_stopped_projects_kept_while_unrated(self):
         now = time.time()
-        last = last_sample(self.data)
+        last = fetcher_env.last_sample(self.data)
         current_hour = now // PERIOD * PERIOD
         self.assertLess(last, current_hour)
         last_period = self.data.hour(planted.HOURS - 1)
@@ -255,18 +239,8 @@ class AetosFetcherTest(FetcherTestBase):
         ])
 
 
-class ProcessorThroughAetosOnlyTest(FetcherTestBase):
+class ProcessorThroughAetosOnlyTest(base.FetcherProcessorTestBase):
     """A real processor, fetcher and collector both through Aetos."""
-
-    @classmethod
-    def setUpClass(cls):
-        super(ProcessorThroughAetosOnlyTest, cls).setUpClass()
-        cls.mariadb = base.class_mariadb(cls)
-        cls.last = config.utc(cls.data.hour(planted.HOURS - 1))
-
-    def env(self):
-        return self.use_env(fetcher_env.aetos_fetcher_env(
-            self.stack, self.mariadb, name=base.db_name('ck_fetcher')))
 
     def test_rates_planted_usage_through_aetos_only(self):
         env = self.env()
@@ -283,11 +257,7 @@ class ProcessorThroughAetosOnlyTest(FetcherTestBase):
             processor.wait_for(self.last, PROCESSOR_TIMEOUT)
             wall = processor.elapsed()
         report = env.report()
-        expected = oracle.expected_points(self.data, self.planted)
-        rated, duplicates = oracle.rated_points(report)
-        self.assertEqual([], oracle.compare_points(expected, rated,
-                                                   duplicates))
-        self.assertEqual(self.planted, sorted(report['states']))
+        expected, rated, _duplicates = self.assertRatedPlanted(report)
         for scope, state in report['states'].items():
             self.assertGreaterEqual(state, self.last, scope)
 

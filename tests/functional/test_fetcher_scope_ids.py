@@ -24,12 +24,9 @@ import re
 import signal
 import time
 
+from functional import base
 from functional import fake_servers
-from functional import fetcher_env
-from functional import oracle
 from functional.services import httpclient
-from functional.services import processor as processor_mod
-from functional import test_fetcher
 
 DISCOVERY_METRIC = 'ck_discovery_up'
 LONG_ID = 'x' * 300
@@ -97,10 +94,7 @@ class ScrapedSeries(object):
                       for sample in answer['data']['result'])
 
 
-class DroppedScopeIdsTest(test_fetcher.ProcessorThroughAetosOnlyTest):
-
-    # Its own module runs the inherited test; this class reuses its set-up.
-    test_rates_planted_usage_through_aetos_only = None
+class DroppedScopeIdsTest(base.FetcherProcessorTestBase):
 
     def test_rates_valid_projects_names_dropped_values(self):
         served = sorted(self.planted + BAD_VALUES)
@@ -111,23 +105,14 @@ class DroppedScopeIdsTest(test_fetcher.ProcessorThroughAetosOnlyTest):
             self.assertLess(time.monotonic(), deadline, scraped.values())
             time.sleep(0.5)
 
-        env = self.useFixture(fetcher_env.aetos_fetcher_env(
-            self.stack, self.mariadb,
-            name='ck_scope_ids_%d' % next(test_fetcher._DB_NAMES),
-            overrides=fetcher_env.fetcher_sections(
-                self.stack, metric=DISCOVERY_METRIC)))
-        self.addCleanup(self._attach_log, env)
-        with processor_mod.Processor(env) as processor:
-            processor.wait_for(self.last, test_fetcher.PROCESSOR_TIMEOUT)
+        env = self.env('ck_scope_ids', metric=DISCOVERY_METRIC)
+        with env.processor() as processor:
+            processor.wait_for(self.last, base.PROCESSOR_TIMEOUT)
             wall = processor.elapsed()
             log = processor.log()
 
         report = env.report()
-        expected = oracle.expected_points(self.data, self.planted)
-        rated, duplicates = oracle.rated_points(report)
-        self.assertEqual([], oracle.compare_points(expected, rated,
-                                                   duplicates))
-        self.assertEqual(self.planted, sorted(report['states']))
+        expected, rated, duplicates = self.assertRatedPlanted(report)
         lines = log.splitlines()
         passes = [line for line in lines if PASS.search(line)]
         dropped = [line for line in lines if DROPPED in line]
