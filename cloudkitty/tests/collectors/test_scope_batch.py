@@ -482,3 +482,68 @@ class BatchingCollectorTest(tests.TestCase):
                for start in (first, second)]
         self.assertEqual(['1', '2'], [str(p.qty) for [p] in got])
         self.assertEqual(2, len(self._queries()))
+
+
+class TricklingServerTest(tests.TestCase):
+    """A server that trickles every answer: nobody waits past the bounds."""
+
+    ANSWER_TIMEOUT = 1.0
+    READ_TIMEOUT = 0.5
+    # Far above answer_timeout twice (the whole query, then the scope's
+    # own): only a wait that ignores the bounds comes near.
+    CEILING = 10.0
+
+    def setUp(self):
+        super(TricklingServerTest, self).setUp()
+
+        class Trickle(aetos_fakes.Handler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', '100000')
+                self.end_headers()
+                for _ in range(100000):
+                    try:
+                        self.wfile.write(b' ')
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(0.05)
+
+        _server, url = aetos_fakes.serve(self, Trickle)
+        for name, value in (('prometheus_url', url), ('scope_batching', True),
+                            ('timeout', self.READ_TIMEOUT),
+                            ('answer_timeout', self.ANSWER_TIMEOUT)):
+            self.conf.set_override(name, value, 'collector_prometheus')
+        self.collector = prometheus.PrometheusCollector(
+            period=3600, conf={'metrics': BatchingCollectorTest.METRICS})
+
+    def test_asking_scope_and_waiters_fail_within_the_bounds(self):
+        def fetch(scope):
+            started = time.monotonic()
+            try:
+                self.collector.fetch_all('instance_up', aetos_fakes.START,
+                                         aetos_fakes.END, scope)
+            except collect_exc.CollectError as exc:
+                return time.monotonic() - started, exc
+            return time.monotonic() - started, None
+
+        scopes = iter(SCOPES)
+        lock = threading.Lock()
+
+        def next_scope():
+            with lock:
+                scope = next(scopes)
+            return fetch(scope)
+
+        outcomes = aetos_fakes.run_in_threads(len(SCOPES), next_scope)
+        print('scopes gave up after %s s (answer_timeout %g s)' % (
+            ', '.join('%.2f' % elapsed for elapsed, _exc in sorted(
+                outcomes, key=lambda outcome: outcome[0])),
+            self.ANSWER_TIMEOUT))
+        for elapsed, exc in outcomes:
+            self.assertIsInstance(exc, collect_exc.CollectError)
+            self.assertIn('did not send the whole answer within 1 s: make '
+                          'the query lighter or raise [collector_prometheus] '
+                          'answer_timeout', str(exc))
+            self.assertLess(elapsed, self.CEILING)
