@@ -32,7 +32,8 @@ BASE_VERSION_ENV = 'CLOUDKITTY_BASE_VERSION'
 MAIN = 'overlay'
 BASE_PREFIX = 'overlay:'
 SHA256 = re.compile(r'^[0-9a-f]{64}$')
-# Where these settings lived when one list served every base.
+# Places of a setting for every base at once, which the bases cannot share:
+# refused, with where the setting goes instead.
 SHARED_SETTINGS = (('overlay', 'replaces'), ('overlay:entry_points', None))
 
 
