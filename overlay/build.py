@@ -198,7 +198,10 @@ def merge_entry_points(base, ours, replaces=frozenset(),
             if _name(value) in taken:
                 problems.append(
                     'Entry point %r in group %s is already defined by the '
-                    'base release' % (_name(value), group))
+                    'base release: remove ours, or list "%s: %s" in '
+                    'setup.cfg [%s] replaces_entry_points for ours to take '
+                    'its place' % (_name(value), group, group, _name(value),
+                                   section))
             merged.setdefault(group, []).append(value)
     if problems:
         raise OverlayError('\n  '.join(problems))

@@ -132,8 +132,13 @@ class TestPrepare(OverlayTreeTestCase):
     def test_entry_point_clash_is_refused(self):
         with self.assertRaises(build.OverlayError) as ctx:
             build.merge_entry_points(
-                {'g': ['prometheus = a:B']}, {'g': ['prometheus = c:D']})
-        self.assertIn("'prometheus' in group g", str(ctx.exception))
+                {'g': ['prometheus = a:B']}, {'g': ['prometheus = c:D']},
+                section='overlay:1.0.0')
+        self.assertEqual(
+            "Entry point 'prometheus' in group g is already defined by the "
+            'base release: remove ours, or list "g: prometheus" in setup.cfg '
+            '[overlay:1.0.0] replaces_entry_points for ours to take its '
+            'place', str(ctx.exception))
 
     def test_listed_entry_point_is_replaced(self):
         merged = build.merge_entry_points(
