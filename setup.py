@@ -12,7 +12,8 @@
 """Build one ``cloudkitty`` distribution: the base release plus the overlay.
 
 See ``overlay/build.py`` for how the tree is assembled and ``setup.cfg``
-``[overlay]`` for the base release it is assembled on.
+``[overlay]`` and ``[overlay:<version>]`` for the base release it is
+assembled on and what the overlay replaces and adds there.
 """
 
 import os
@@ -50,8 +51,9 @@ def _setup_arguments():
     """Assemble the tree; every anticipated failure is an OverlayError."""
     settings = build.load_settings(HERE / 'setup.cfg')
     src, base = build.prepare(HERE, HERE / 'build', settings)
-    entry_points = build.merge_entry_points(base.entry_points,
-                                            settings.entry_points)
+    entry_points = build.merge_entry_points(
+        base.entry_points, settings.entry_points,
+        settings.replaces_entry_points, settings.section)
     # setuptools' own build tree (build/lib...) keeps whatever an earlier
     # build put there, and bdist_wheel packages all of it: start it afresh,
     # so nothing of another base release or of an older overlay is shipped.

@@ -122,11 +122,13 @@ def overlay_files(overlay_root):
     return found
 
 
-def check_overlay(base_files, overlay, replaces):
+def check_overlay(base_files, overlay, replaces,
+                  section='overlay:<version>'):
     """Refuse every collision with the base that is not explicitly listed.
 
     Returns the overlay files that replace base files. ``base_files`` and
-    ``overlay`` are sets of paths relative to the tree root.
+    ``overlay`` are sets of paths relative to the tree root; ``section``
+    names the ``setup.cfg`` section holding ``replaces``, for messages.
     """
     problems = []
     replaced = sorted(overlay & base_files)
@@ -134,7 +136,8 @@ def check_overlay(base_files, overlay, replaces):
         if path not in replaces:
             problems.append(
                 '%s would replace the base release\'s file of the same '
-                'name, and it is not in setup.cfg [overlay] replaces' % path)
+                'name, and it is not in setup.cfg [%s] replaces'
+                % (path, section))
     base_dirs = {os.path.dirname(p) for p in base_files}
     for path in sorted(overlay - base_files):
         directory, name = os.path.split(path)
@@ -145,9 +148,9 @@ def check_overlay(base_files, overlay, replaces):
                                                                directory))
     for path in sorted(replaces - set(replaced)):
         problems.append(
-            '%s is listed in setup.cfg [overlay] replaces but the overlay '
+            '%s is listed in setup.cfg [%s] replaces but the overlay '
             'and the base do not both have it: remove it from the list'
-            % path)
+            % (path, section))
     if problems:
         raise OverlayError('The overlay does not fit the base release:\n  ' +
                            '\n  '.join(problems))
@@ -163,18 +166,45 @@ def _parse_entry_points(text):
             for group in cfg.sections()}
 
 
-def merge_entry_points(base, ours):
-    """Base entry points plus ours; a name clash is an error."""
+def _name(entry_point):
+    return entry_point.split('=', 1)[0].strip()
+
+
+def merge_entry_points(base, ours, replaces=frozenset(),
+                       section='overlay:<version>'):
+    """Base entry points plus ours; a name clash is an error.
+
+    :param replaces: ``(group, name)`` pairs of base entry points that one
+        of ours replaces; each must be in the base and in ours
+    :param section: the ``setup.cfg`` section of the base, for messages
+    :raises OverlayError: on a clash not listed in ``replaces``, or an
+        entry of ``replaces`` that replaces nothing
+    """
     merged = {group: list(values) for group, values in base.items()}
+    problems = []
+    for group, name in sorted(replaces):
+        in_base = {_name(v) for v in merged.get(group, [])}
+        in_ours = {_name(v) for v in ours.get(group, [])}
+        if name not in in_base or name not in in_ours:
+            problems.append(
+                '%s: %s is listed in setup.cfg [%s] replaces_entry_points '
+                'but the base and the overlay do not both define it: '
+                'remove it from the list' % (group, name, section))
+        merged[group] = [v for v in merged.get(group, [])
+                         if _name(v) != name]
     for group, values in ours.items():
-        taken = {v.split('=', 1)[0].strip() for v in merged.get(group, [])}
+        taken = {_name(v) for v in merged.get(group, [])}
         for value in values:
-            name = value.split('=', 1)[0].strip()
-            if name in taken:
-                raise OverlayError(
+            if _name(value) in taken:
+                problems.append(
                     'Entry point %r in group %s is already defined by the '
-                    'base release' % (name, group))
+                    'base release: remove ours, or list "%s: %s" in '
+                    'setup.cfg [%s] replaces_entry_points for ours to take '
+                    'its place' % (_name(value), group, group, _name(value),
+                                   section))
             merged.setdefault(group, []).append(value)
+    if problems:
+        raise OverlayError('\n  '.join(problems))
     return merged
 
 
@@ -202,7 +232,8 @@ def prepare(repo_root, build_root, settings, environ=os.environ):
     base_files = {p.relative_to(src).as_posix()
                   for p in (src / PACKAGE).rglob('*') if p.is_file()}
     ours = overlay_files(repo_root / PACKAGE)
-    check_overlay(base_files, set(ours), settings.replaces)
+    check_overlay(base_files, set(ours), settings.replaces,
+                  settings.section)
     for rel in ours:
         target = src / rel
         target.parent.mkdir(parents=True, exist_ok=True)

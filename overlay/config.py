@@ -11,6 +11,12 @@
 # under the License.
 """What ``setup.cfg`` ``[overlay]`` decides, read and checked in one place.
 
+``[overlay]`` names the default base release; each recorded base has its
+own ``[overlay:<version>]`` section: the sha256 of its wheel, the base files
+the overlay replaces on it, the entry points the overlay adds to it and the
+base entry points it replaces. The bases differ (25.0.0 ships files of the
+same names as ours), so none of this is shared.
+
 A mistake in the file (a missing section or option, a malformed hash or
 entry point, an unknown base version) is an ``OverlayError`` that names the
 section and option, so that ``setup.py`` can print it as one ``error:`` line
@@ -24,8 +30,11 @@ import re
 
 BASE_VERSION_ENV = 'CLOUDKITTY_BASE_VERSION'
 MAIN = 'overlay'
-ENTRY_POINTS = 'overlay:entry_points'
+BASE_PREFIX = 'overlay:'
 SHA256 = re.compile(r'^[0-9a-f]{64}$')
+# Places of a setting for every base at once, which the bases cannot share:
+# refused, with where the setting goes instead.
+SHARED_SETTINGS = (('overlay', 'replaces'), ('overlay:entry_points', None))
 
 
 class OverlayError(Exception):
@@ -39,6 +48,12 @@ class Settings:
     post_release: int
     replaces: frozenset
     entry_points: dict
+    replaces_entry_points: frozenset = frozenset()
+
+    @property
+    def section(self):
+        """The ``setup.cfg`` section of the base, for messages."""
+        return BASE_PREFIX + self.base_version
 
     @property
     def version(self):
@@ -64,6 +79,14 @@ def _read(setup_cfg):
         raise OverlayError('%s not found' % setup_cfg)
     if not cfg.has_section(MAIN):
         raise OverlayError('%s has no [%s] section' % (setup_cfg, MAIN))
+    for section, option in SHARED_SETTINGS:
+        if cfg.has_section(section) and (
+                option is None or cfg.has_option(section, option)):
+            raise OverlayError(
+                '%s [%s]%s: replaced files and entry points are set per '
+                'base release: move them to each [%s<version>] section'
+                % (setup_cfg, section, ' ' + option if option else '',
+                   BASE_PREFIX))
     return cfg
 
 
@@ -75,24 +98,42 @@ def _option(cfg, section, option, setup_cfg, default=None):
     return value.strip()
 
 
-def _entry_points(cfg, setup_cfg):
-    """Our entry points by group, each line checked to be ``name = target``.
+def _group_lines(cfg, section, option, setup_cfg, form):
+    """``group: rest`` lines of a multi-line option, as (group, rest).
 
-    setuptools would otherwise refuse a malformed line only after the whole
-    tree has been assembled, and with a traceback.
+    setuptools would otherwise refuse a malformed entry point only after
+    the whole tree has been assembled, and with a traceback.
     """
+    found = []
+    for line in _lines(cfg[section].get(option, '')):
+        group, colon, rest = line.partition(':')
+        if not (colon and group.strip() and rest.strip()):
+            raise OverlayError('%s [%s] %s: %r is not of the form "%s"'
+                               % (setup_cfg, section, option, line, form))
+        found.append((group.strip(), rest.strip()))
+    return found
+
+
+def _entry_points(cfg, section, setup_cfg):
+    """The entry points the overlay adds, by group."""
+    form = 'group: name = module:object'
     entry_points = {}
-    if not cfg.has_section(ENTRY_POINTS):
-        return entry_points
-    for group, value in cfg[ENTRY_POINTS].items():
-        entry_points[group] = _lines(value)
-        for line in entry_points[group]:
-            name, equals, target = line.partition('=')
-            if not (equals and name.strip() and target.strip()):
-                raise OverlayError(
-                    '%s [%s] %s: %r is not of the form "name = '
-                    'module:object"' % (setup_cfg, ENTRY_POINTS, group, line))
+    for group, value in _group_lines(cfg, section, 'entry_points',
+                                     setup_cfg, form):
+        name, equals, target = value.partition('=')
+        if not (equals and name.strip() and target.strip()):
+            raise OverlayError(
+                '%s [%s] entry_points: %r is not of the form "%s"'
+                % (setup_cfg, section, '%s: %s' % (group, value), form))
+        entry_points.setdefault(group, []).append(
+            '%s = %s' % (name.strip(), target.strip()))
     return entry_points
+
+
+def known_versions(cfg):
+    """The base versions with an ``[overlay:<version>]`` section."""
+    return sorted(s[len(BASE_PREFIX):] for s in cfg.sections()
+                  if s.startswith(BASE_PREFIX))
 
 
 def load_settings(setup_cfg, environ=os.environ):
@@ -100,15 +141,13 @@ def load_settings(setup_cfg, environ=os.environ):
     cfg = _read(setup_cfg)
     version = (environ.get(BASE_VERSION_ENV) or
                _option(cfg, MAIN, 'base_version', setup_cfg))
-    section = 'overlay:%s' % version
+    section = BASE_PREFIX + version
     if not cfg.has_section(section):
-        known = sorted(s.split(':', 1)[1] for s in cfg.sections()
-                       if s.startswith('overlay:') and s != ENTRY_POINTS)
         raise OverlayError(
             'No [%s] section in %s: the sha256 of cloudkitty %s is not '
             'recorded. Known base versions: %s. Record the hash of the '
             'released wheel there to build on it.'
-            % (section, setup_cfg, version, ', '.join(known)))
+            % (section, setup_cfg, version, ', '.join(known_versions(cfg))))
     sha256 = _option(cfg, section, 'sha256', setup_cfg).lower()
     if not SHA256.match(sha256):
         raise OverlayError('%s [%s] sha256 = %s is not a sha256 digest (64 '
@@ -122,5 +161,8 @@ def load_settings(setup_cfg, environ=os.environ):
         base_version=version,
         sha256=sha256,
         post_release=int(post_release),
-        replaces=frozenset(_lines(cfg[MAIN].get('replaces', ''))),
-        entry_points=_entry_points(cfg, setup_cfg))
+        replaces=frozenset(_lines(cfg[section].get('replaces', ''))),
+        entry_points=_entry_points(cfg, section, setup_cfg),
+        replaces_entry_points=frozenset(_group_lines(
+            cfg, section, 'replaces_entry_points', setup_cfg,
+            'group: name')))

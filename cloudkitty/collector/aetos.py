@@ -16,6 +16,9 @@ Queries, results and metric configuration are those of the Prometheus
 collector, each query pinned to its period end with ``@``; only the way
 to the data differs, and ``aetos_setup`` says how.
 """
+import itertools
+
+from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 
 from cloudkitty.collector import prometheus_base
@@ -32,6 +35,17 @@ def list_opts():
     """The [collector_aetos] options, for oslo-config-generator."""
     [(group, opts)] = aetos_setup.list_opts(COLLECTOR_AETOS_OPTS)
     return [(group, opts + scope_batch.batch_opts)]
+
+
+# cloudkitty 25.0.0's cloudkitty/common/config.py reads collector_aetos_opts
+# and adds keystoneauth's session and auth options to it itself: it holds
+# the [collector_aetos] options that are not keystoneauth's.
+_KEYSTONEAUTH_DESTS = frozenset(opt.dest for opt in itertools.chain(
+    ks_loading.get_session_conf_options(),
+    ks_loading.get_auth_common_conf_options(),
+    ks_loading.get_auth_plugin_conf_options('password')))
+collector_aetos_opts = [opt for opt in list_opts()[0][1]
+                        if opt.dest not in _KEYSTONEAUTH_DESTS]
 
 
 class AetosCollector(prometheus_base.PrometheusCollectorBase):

@@ -23,6 +23,8 @@ with the ``time`` parameter. Proved here on real services:
   without to Aetos 1.0.0 (both are printed);
 * a proxy in front of Aetos that silently drops ``time``, so that the
   server evaluates at "now": the pinned queries are still right;
+* Aetos 3.0.0 (2026.2) refusing a system-scoped token, and the collector
+  refusing at start-up credentials that give one, naming the fix;
 * Keystone tokens living a few seconds longer than keystoneauth's renewal
   margin: a collection outliving several tokens goes on without error,
   and Keystone is asked for a token only when the current one is about to
@@ -35,6 +37,8 @@ import math
 import os
 import time
 import urllib.parse
+
+from cloudkitty.collector import aetos
 
 from functional import base
 from functional import fake_servers
@@ -200,6 +204,62 @@ class OldAetosTest(base.TestCase):
             password=stack.reader_password, project_name=stack.reader_project)
         self.assertTrue(_fetch(admin, stack, stack.reader_project, 2))
         self.assertEqual([], _fetch(observer, stack, stack.reader_project, 2))
+
+
+class TokenScopeTest(base.TestCase):
+    """Aetos' rules are project-scoped, enforced from Aetos 3.0.0 (2026.2).
+
+    The collector asks Keystone for a project-scoped token; credentials
+    that give any other token are refused at start-up, with the fix.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stack = base.shared_stack()
+        cls.workdir = base.class_workdir(cls, 'ck-token-scope-')
+
+    def _system_token(self):
+        """A system-scoped token of the admin user (keystone bootstrap)."""
+        body = {'auth': {
+            'identity': {'methods': ['password'], 'password': {'user': {
+                'name': self.stack.admin_user,
+                'password': self.stack.admin_password,
+                'domain': {'id': 'default'}}}},
+            'scope': {'system': {'all': True}}}}
+        answer = httpclient.http(
+            'POST', self.stack.keystone_url + '/auth/tokens', body)
+        self.assertEqual(201, answer.status, answer.text)
+        self.assertEqual({'all': True}, answer.json()['token']['system'])
+        return answer.headers['X-Subject-Token']
+
+    def test_aetos_refuses_a_system_scoped_token(self):
+        if int(self.stack.base.aetos.split('.')[0]) < 3:
+            self.skipTest('Aetos %s does not enforce scoped policies'
+                          % self.stack.base.aetos)
+        query = self.stack.aetos_url + '/api/v1/query'
+        params = {'query': 'vector(1)'}
+        answer = httpclient.http('GET', query, token=self._system_token(),
+                                 params=params)
+        self.assertEqual(403, answer.status, answer.text)
+        # The same user, project-scoped, is served.
+        answer = httpclient.http('GET', query, params=params,
+                                 token=self.stack.token(self.stack.admin_user))
+        self.assertEqual(200, answer.status, answer.text)
+
+    def test_collector_refuses_system_scoped_credentials(self):
+        # testtools returns the exception (its releases of 2025.2 have no
+        # context manager form).
+        error = self.assertRaises(
+            aetos.AetosSetupError, _load_collector, self.stack, self.workdir,
+            username=self.stack.admin_user,
+            password=self.stack.admin_password, project_name=None,
+            project_domain_id=None, system_scope='all')
+        message = str(error)
+        for fact in ('[collector_aetos] credentials are not '
+                     'project-scoped', self.stack.keystone_url,
+                     'set project_id, or project_name'):
+            self.assertIn(fact, message)
 
 
 class QueryAsSentTest(base.TestCase):

@@ -16,7 +16,8 @@ from a cloudkitty.conf file) and asked for every planted project and every
 planted hour, and the empty hour on each side. Their points must be
 identical, and equal to what the planted dataset implies (``oracle``).
 Whatever Aetos the shared stack runs: 2.0.0 by default, 1.0.0 (which
-refuses ``time``) with ``AETOS_STACK_BASE=2025.2``.
+refuses ``time``) with ``AETOS_STACK_BASE=2025.2``, 3.0.0 (project-scoped
+policies) with ``AETOS_STACK_BASE=2026.2``.
 """
 
 from concurrent import futures

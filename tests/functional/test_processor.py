@@ -21,7 +21,9 @@ computed here from the dataset and the price list.
 
 It runs on whichever pairing tox installed: CloudKitty 24.0.0 with the
 services of ``AETOS_STACK_BASE`` 2026.1 (Aetos 2.0.0) by default, 23.0.0
-with 2025.2 (Aetos 1.0.0, which refuses ``time``) in ``functional-2025.2``.
+with 2025.2 (Aetos 1.0.0, which refuses ``time``) in ``functional-2025.2``,
+25.0.0 with 2026.2 (Aetos 3.0.0, project-scoped policies) in
+``functional-2026.2``.
 
 The figures (versions, processor wall time, periods and projects rated,
 totals) are attached to each test as ``figures`` and printed:

@@ -9,13 +9,18 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
-"""What a deployer does: upgrade a stock CloudKitty, use it, uninstall it.
+"""The installed distribution, and what a deployer does with the build.
+
+The distribution tox installed holds the base and the overlay, nothing
+more. Then a deployer's life cycle: upgrade a stock CloudKitty, use it,
+uninstall it.
 
 One fresh virtualenv goes through the whole life cycle, so the test takes a
 minute or so (pip's cache makes the downloads cheap after the first run).
 """
 
 import configparser
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import zipfile
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -35,6 +41,8 @@ from overlay import build  # noqa: E402
 CONSTRAINTS = {
     '23': REPO / 'constraints' / 'upper-constraints-2025.2.txt',
     '24': REPO / 'constraints' / 'upper-constraints-2026.1.txt',
+    # No stable/2026.2 file is at hand (constraints/README.rst).
+    '25': REPO / 'constraints' / 'upper-constraints-master-2026-08.txt',
 }
 
 
@@ -72,9 +80,8 @@ class TestConstraints(unittest.TestCase):
         cfg = configparser.ConfigParser(interpolation=None)
         cfg.read(REPO / 'setup.cfg')
         versions = [s.split(':', 1)[1] for s in cfg.sections()
-                    if s.startswith('overlay:') and
-                    s != 'overlay:entry_points']
-        self.assertIn('23.0.0', versions)
+                    if s.startswith('overlay:')]
+        self.assertEqual(['23.0.0', '24.0.0', '25.0.0'], versions)
         for version in versions:
             self.assertTrue(constraints_for(version, {}).is_file(), version)
 
@@ -82,6 +89,42 @@ class TestConstraints(unittest.TestCase):
         self.assertEqual(
             pathlib.Path('/x/uc.txt'),
             constraints_for('23.0.0', {'PIP_CONSTRAINT': '/x/uc.txt'}))
+
+
+class TestInstalledDistribution(unittest.TestCase):
+    """The cloudkitty tox installed: its base and the overlay, nothing more.
+
+    setup.py builds in this checkout's build/ for every base, so a file that
+    a build for another base release (or an older overlay) left there must
+    not end up in the wheel.
+    """
+
+    def test_files_are_the_base_plus_the_overlay(self):
+        try:
+            dist = importlib.metadata.distribution(build.PACKAGE)
+        except importlib.metadata.PackageNotFoundError:
+            self.skipTest('cloudkitty is not installed')
+        settings = build.load_settings(REPO / 'setup.cfg')
+        if dist.version != settings.version:
+            self.skipTest('cloudkitty %s is installed, not %s'
+                          % (dist.version, settings.version))
+        wheel = os.environ.get(build.BASE_WHEEL_ENV) or (
+            REPO / 'build' / 'base-wheels' /
+            build.wheel_name(settings.base_version))
+        if not os.path.isfile(wheel):
+            self.skipTest('%s is missing' % wheel)
+        with zipfile.ZipFile(wheel) as archive:
+            base = {name for name in archive.namelist()
+                    if name.startswith(build.PACKAGE + '/')}
+        expected = base | set(build.overlay_files(REPO / build.PACKAGE))
+        installed = {f.as_posix() for f in dist.files
+                     if f.parts[0] == build.PACKAGE and
+                     f.suffix not in ('.pyc', '.pyo')}
+        self.assertEqual([], sorted(installed - expected),
+                         'installed, but neither in cloudkitty %s nor in '
+                         'the overlay' % settings.base_version)
+        self.assertEqual([], sorted(expected - installed),
+                         'in the base or the overlay, but not installed')
 
 
 class TestInstallLifeCycle(unittest.TestCase):

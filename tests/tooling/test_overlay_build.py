@@ -11,9 +11,7 @@
 # under the License.
 """Tests of the overlay build: what it refuses and what it produces."""
 
-import configparser
 import hashlib
-import importlib.metadata
 import os
 import pathlib
 import shutil
@@ -33,16 +31,14 @@ SETUP_CFG = """\
 [overlay]
 base_version = 1.0.0
 post_release = 3
-replaces =
-    cloudkitty/collector/prometheus.py
 
 [overlay:1.0.0]
 sha256 = %(sha)s
-
-[overlay:entry_points]
-cloudkitty.collector.backends =
-    aetos = cloudkitty.collector.aetos:AetosCollector
-"""
+replaces =
+    cloudkitty/collector/prometheus.py
+entry_points =
+    cloudkitty.collector.backends: %(aetos)s
+""".replace('%(aetos)s', 'aetos = cloudkitty.collector.aetos:AetosCollector')
 
 BASE_FILES = {
     'cloudkitty/__init__.py': '',
@@ -103,114 +99,6 @@ class OverlayTreeTestCase(unittest.TestCase):
                              self.env)
 
 
-class TestSettings(OverlayTreeTestCase):
-
-    def test_version_is_a_post_release_of_the_base(self):
-        self.assertEqual('1.0.0.post3', self.settings().version)
-
-    def test_base_version_override_needs_a_recorded_hash(self):
-        with self.assertRaises(build.OverlayError) as ctx:
-            self.settings(**{build.BASE_VERSION_ENV: '2.0.0'})
-        self.assertIn('No [overlay:2.0.0] section', str(ctx.exception))
-        self.assertIn('Known base versions: 1.0.0', str(ctx.exception))
-
-
-class TestRecordedBases(unittest.TestCase):
-    """The base releases recorded in this repository's setup.cfg."""
-
-    def load(self, **env):
-        return build.load_settings(REPO / 'setup.cfg', env)
-
-    def test_default_base_is_24_0_0(self):
-        settings = self.load()
-        self.assertEqual('24.0.0', settings.base_version)
-        self.assertEqual('5de7acdfc8e0c8988fecfd1d0a814c16ef21ae6dcd7d4eb2c7'
-                         '502ec17955f7c0', settings.sha256)
-        self.assertEqual('24.0.0.post1', settings.version)
-
-    def test_base_version_override_picks_23_0_0(self):
-        settings = self.load(**{build.BASE_VERSION_ENV: '23.0.0'})
-        self.assertEqual('23.0.0', settings.base_version)
-        self.assertEqual('9758d2a1091363cecc115c77b95a1dca2f198390f73d060ba4'
-                         '25d355b5b77911', settings.sha256)
-        self.assertEqual('23.0.0.post1', settings.version)
-        # Everything but the base and its hash is shared by the bases.
-        default = self.load()
-        self.assertEqual(default.replaces, settings.replaces)
-        self.assertEqual(default.entry_points, settings.entry_points)
-
-    def test_unknown_base_lists_both_recorded_ones(self):
-        with self.assertRaises(build.OverlayError) as ctx:
-            self.load(**{build.BASE_VERSION_ENV: '22.0.0'})
-        self.assertIn('Known base versions: 23.0.0, 24.0.0',
-                      str(ctx.exception))
-
-
-class TestToxEnvironments(unittest.TestCase):
-    """Each tox environment that picks a base builds its own wheel."""
-
-    def setUp(self):
-        self.tox = configparser.ConfigParser(interpolation=None)
-        self.tox.read(REPO / 'tox.ini')
-
-    def setenv(self, section):
-        values = {}
-        for line in self.tox.get(section, 'setenv', fallback='').splitlines():
-            if '=' in line:
-                name, value = line.split('=', 1)
-                values[name.strip()] = value.strip()
-        return values
-
-    def test_py3_2025_2_builds_and_tests_23_0_0(self):
-        env = 'testenv:py3-2025.2'
-        constraints = '{toxinidir}/constraints/upper-constraints-2025.2.txt'
-        self.assertEqual('23.0.0',
-                         self.setenv(env)[build.BASE_VERSION_ENV])
-        self.assertEqual(constraints, self.setenv(env)['PIP_CONSTRAINT'])
-        self.assertIn('-c' + constraints, self.tox.get(env, 'deps'))
-        pkg = self.tox.get(env, 'wheel_build_env')
-        self.assertNotEqual(self.tox.get('testenv', 'wheel_build_env'), pkg)
-        self.assertEqual(
-            '23.0.0',
-            self.setenv('testenv:' + pkg)[build.BASE_VERSION_ENV])
-
-
-class TestInstalledDistribution(unittest.TestCase):
-    """The cloudkitty tox installed: its base and the overlay, nothing more.
-
-    setup.py builds in this checkout's build/ for every base, so a file that
-    a build for another base release (or an older overlay) left there must
-    not end up in the wheel.
-    """
-
-    def test_files_are_the_base_plus_the_overlay(self):
-        try:
-            dist = importlib.metadata.distribution(build.PACKAGE)
-        except importlib.metadata.PackageNotFoundError:
-            self.skipTest('cloudkitty is not installed')
-        settings = build.load_settings(REPO / 'setup.cfg')
-        if dist.version != settings.version:
-            self.skipTest('cloudkitty %s is installed, not %s'
-                          % (dist.version, settings.version))
-        wheel = os.environ.get(build.BASE_WHEEL_ENV) or (
-            REPO / 'build' / 'base-wheels' /
-            build.wheel_name(settings.base_version))
-        if not os.path.isfile(wheel):
-            self.skipTest('%s is missing' % wheel)
-        with zipfile.ZipFile(wheel) as archive:
-            base = {name for name in archive.namelist()
-                    if name.startswith(build.PACKAGE + '/')}
-        expected = base | set(build.overlay_files(REPO / build.PACKAGE))
-        installed = {f.as_posix() for f in dist.files
-                     if f.parts[0] == build.PACKAGE and
-                     f.suffix not in ('.pyc', '.pyo')}
-        self.assertEqual([], sorted(installed - expected),
-                         'installed, but neither in cloudkitty %s nor in '
-                         'the overlay' % settings.base_version)
-        self.assertEqual([], sorted(expected - installed),
-                         'in the base or the overlay, but not installed')
-
-
 class TestPrepare(OverlayTreeTestCase):
 
     def test_overlay_is_laid_on_the_base(self):
@@ -244,15 +132,43 @@ class TestPrepare(OverlayTreeTestCase):
     def test_entry_point_clash_is_refused(self):
         with self.assertRaises(build.OverlayError) as ctx:
             build.merge_entry_points(
-                {'g': ['prometheus = a:B']}, {'g': ['prometheus = c:D']})
-        self.assertIn("'prometheus' in group g", str(ctx.exception))
+                {'g': ['prometheus = a:B']}, {'g': ['prometheus = c:D']},
+                section='overlay:1.0.0')
+        self.assertEqual(
+            "Entry point 'prometheus' in group g is already defined by the "
+            'base release: remove ours, or list "g: prometheus" in setup.cfg '
+            '[overlay:1.0.0] replaces_entry_points for ours to take its '
+            'place', str(ctx.exception))
+
+    def test_listed_entry_point_is_replaced(self):
+        merged = build.merge_entry_points(
+            {'g': ['one = a:B', 'two = a:C'], 'h': ['one = a:D']},
+            {'g': ['one = c:D']}, frozenset([('g', 'one')]))
+        self.assertEqual({'g': ['two = a:C', 'one = c:D'],
+                          'h': ['one = a:D']}, merged)
+
+    def test_replaced_entry_point_must_be_in_base_and_ours(self):
+        for base, ours in (({'g': ['one = a:B']}, {}),
+                           ({}, {'g': ['one = c:D']})):
+            with self.subTest(base=base, ours=ours):
+                with self.assertRaises(build.OverlayError) as ctx:
+                    build.merge_entry_points(
+                        base, ours, frozenset([('g', 'one')]),
+                        'overlay:1.0.0')
+                self.assertEqual(
+                    'g: one is listed in setup.cfg [overlay:1.0.0] '
+                    'replaces_entry_points but the base and the overlay do '
+                    'not both define it: remove it from the list',
+                    str(ctx.exception))
 
     def test_unlisted_replacement_is_refused(self):
         self.write('cloudkitty/collector/gnocchi.py', 'OURS = True\n')
         with self.assertRaises(build.OverlayError) as ctx:
             self.prepare()
         self.assertIn('cloudkitty/collector/gnocchi.py would replace the '
-                      'base release\'s file', str(ctx.exception))
+                      'base release\'s file of the same name, and it is not '
+                      'in setup.cfg [overlay:1.0.0] replaces',
+                      str(ctx.exception))
 
     def test_init_in_a_base_directory_is_refused(self):
         self.write('cloudkitty/tests/common/__init__.py', '')
@@ -266,7 +182,7 @@ class TestPrepare(OverlayTreeTestCase):
         with self.assertRaises(build.OverlayError) as ctx:
             self.prepare()
         self.assertIn('cloudkitty/collector/prometheus.py is listed in '
-                      'setup.cfg [overlay] replaces', str(ctx.exception))
+                      'setup.cfg [overlay:1.0.0] replaces', str(ctx.exception))
 
     def test_byte_code_is_not_part_of_the_overlay(self):
         self.write('cloudkitty/collector/__pycache__/gnocchi.cpython.pyc',

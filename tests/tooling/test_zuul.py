@@ -83,6 +83,30 @@ class TestZuulConfiguration(unittest.TestCase):
                          sorted(named - {job['name'] for job in jobs}))
 
 
+class TestToxJobs(unittest.TestCase):
+    """The tox environments of every base run on each change."""
+
+    # The unit and functional runs of the bases other than the default's.
+    # functional-2025.2 (Aetos 1.0.0) runs in tools/run-tests only.
+    ENVS = ('py3', 'py3-2025.2', 'py3-2026.2', 'functional',
+            'functional-2026.2')
+
+    def test_each_env_has_a_gated_job(self):
+        jobs = {job['name']: job for job in _objects('job')}
+        for env in self.ENVS:
+            with self.subTest(env):
+                (name,) = [name for name, job in jobs.items()
+                           if job.get('vars', {}).get('tox_envlist') == env]
+                self.assertIn(name, _pipeline_jobs('check'))
+                self.assertIn(name, _pipeline_jobs('gate'))
+
+    def test_functional_2026_2_is_the_functional_job_on_its_env(self):
+        (job,) = [job for job in _objects('job')
+                  if job['name'] == 'cloudkitty-aetos-tox-functional-2026.2']
+        self.assertEqual('cloudkitty-aetos-tox-functional', job['parent'])
+        self.assertEqual({'tox_envlist': 'functional-2026.2'}, job['vars'])
+
+
 class TestTempestJob(unittest.TestCase):
     """The devstack job and the files of this repository it uses."""
 

@@ -23,6 +23,7 @@ import voluptuous
 from cloudkitty import collector
 from cloudkitty.collector import aetos
 from cloudkitty.collector import exceptions as collect_exc
+from cloudkitty.collector import prometheus
 from cloudkitty.collector import prometheus_base
 from cloudkitty.common import aetos_client
 from cloudkitty.common import aetos_setup
@@ -201,6 +202,28 @@ class AetosCollectorTest(tests.TestCase):
         self.conf.set_override('max_threads', 40, 'orchestrator')
         self.assertEqual({40}, aetos_fakes.pool_sizes(
                 _new_collector().client.session.session))
+
+
+class CheckConfigurationTest(tests.TestCase):
+    """Metric definitions: those of the Prometheus collector, unchanged."""
+
+    def test_every_aggregation_and_query_function(self):
+        for method in prometheus_base.AGGREGATION_METHODS:
+            for function in prometheus_base.QUERY_FUNCTIONS:
+                definition = {'metrics': {'http_requests': {
+                    'unit': 'request', 'groupby': ['code'],
+                    'metadata': ['instance'],
+                    'extra_args': {'aggregation_method': method,
+                                   'query_function': function}}}}
+                checked = aetos.AetosCollector.check_configuration(
+                    copy.deepcopy(definition))
+                self.assertEqual(
+                    prometheus.PrometheusCollector.check_configuration(
+                        copy.deepcopy(definition)), checked)
+                [extra] = [m['extra_args'] for m in checked.values()]
+                self.assertEqual((method, function),
+                                 (extra['aggregation_method'],
+                                  extra['query_function']))
 
 
 class Aetos1Test(tests.TestCase):
