@@ -242,10 +242,11 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
             # Such a token has no catalog, and Aetos' policies are
             # project-scoped.
             raise errors.KeystoneError(
-                'Keystone at %s gave no project-scoped token for the [%s] '
-                'credentials: set project_id, or project_name with '
-                'project_domain_name or project_domain_id'
-                % (auth_url, self.group), url=auth_url)
+                'Keystone at %s gave %s token for the [%s] credentials, '
+                'where Aetos needs a project-scoped one: set project_id, or '
+                'project_name with project_domain_name or '
+                'project_domain_id, and no system_scope or domain'
+                % (auth_url, _scope_of(access), self.group), url=auth_url)
         roles = sorted(access.role_names or [])
         if not self._roles & {role.lower() for role in roles}:
             raise errors.RoleTooWeak(
@@ -321,6 +322,15 @@ class AetosClient(prometheus_client_base.PrometheusClientBase):
         return ("%s could not be connected to (%s): check that Aetos is "
                 "running and that the 'metric-storage' endpoint in the "
                 "Keystone catalog is right" % (where, type(exc).__name__))
+
+
+def _scope_of(access):
+    """What a token that names no project is scoped to, for messages."""
+    if getattr(access, 'system_scoped', False):
+        return 'a system-scoped'
+    if getattr(access, 'domain_scoped', False):
+        return 'a domain-scoped'
+    return 'an unscoped'
 
 
 def _refuses_time(error):

@@ -38,7 +38,8 @@ import os
 import time
 import urllib.parse
 
-from cloudkitty.collector import aetos
+from cloudkitty.collector import exceptions as collect_exc
+from cloudkitty.common import prometheus_errors
 
 from functional import base
 from functional import fake_servers
@@ -248,17 +249,18 @@ class TokenScopeTest(base.TestCase):
         self.assertEqual(200, answer.status, answer.text)
 
     def test_collector_refuses_system_scoped_credentials(self):
-        # testtools returns the exception (its releases of 2025.2 have no
-        # context manager form).
-        error = self.assertRaises(
-            aetos.AetosSetupError, _load_collector, self.stack, self.workdir,
-            username=self.stack.admin_user,
+        # Built without asking Keystone: the first query is refused.
+        collector = _load_collector(
+            self.stack, self.workdir, username=self.stack.admin_user,
             password=self.stack.admin_password, project_name=None,
             project_domain_id=None, system_scope='all')
+        error = self.assertRaises(collect_exc.CollectError, _fetch,
+                                  collector, self.stack, 'rated-b', 1)
+        self.assertIsInstance(error.__cause__, prometheus_errors.KeystoneError)
         message = str(error)
-        for fact in ('[collector_aetos] credentials are not '
-                     'project-scoped', self.stack.keystone_url,
-                     'set project_id, or project_name'):
+        for fact in ('gave a system-scoped token for the [collector_aetos] '
+                     'credentials, where Aetos needs a project-scoped one',
+                     self.stack.keystone_url, 'no system_scope'):
             self.assertIn(fact, message)
 
 

@@ -108,9 +108,10 @@ class CredentialsAndKeystoneTest(base.FaultTestBase):
             password=self.stack.admin_password,
             project_name=None, project_domain_id=None)
         self.assertEqual(
-            'Keystone at %s gave no project-scoped token for the '
-            '[collector_aetos] credentials: set project_id, or project_name '
-            'with project_domain_name or project_domain_id'
+            'Keystone at %s gave an unscoped token for the [collector_aetos] '
+            'credentials, where Aetos needs a project-scoped one: set '
+            'project_id, or project_name with project_domain_name or '
+            'project_domain_id, and no system_scope or domain'
             % self.stack.keystone_url, message)
 
     def test_keystone_stopped_at_start_up(self):

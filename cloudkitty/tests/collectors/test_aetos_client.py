@@ -536,10 +536,11 @@ class KeystoneFailureTest(AetosClientTestBase):
                           headers={'X-Subject-Token': fakes.TOKEN_ID})
         error = self.refused()
         self.assertEqual(
-            'Keystone at http://keystone.test:5000/v3 gave no project-scoped '
-            'token for the [collector_aetos] credentials: set project_id, or '
-            'project_name with project_domain_name or project_domain_id',
-            str(error))
+            'Keystone at http://keystone.test:5000/v3 gave an unscoped token '
+            'for the [collector_aetos] credentials, where Aetos needs a '
+            'project-scoped one: set project_id, or project_name with '
+            'project_domain_name or project_domain_id, and no system_scope '
+            'or domain', str(error))
 
     def test_plugin_without_token(self):
         # A plugin that gives no token at all, as http_basic: refused

@@ -185,7 +185,7 @@ class ClientTest(tests.TestCase):
                           json=ks_fixture.V3Token(user_name='cloudkitty'),
                           headers={'X-Subject-Token': fakes.TOKEN_ID})
         error = self._refused(project_name=None, project_domain_id=None)
-        self.assertIn('gave no project-scoped token', str(error))
+        self.assertIn('where Aetos needs a project-scoped one', str(error))
         [token_request] = fakes.token_requests(self.network)
         self.assertNotIn('scope', token_request.json()['auth'])
 
