@@ -177,10 +177,13 @@ def _collect(collector, name, scopes, start, end, pool, progress):
 
 
 def _say_metric(out, name, result, found, queries, seconds, batched_before):
-    figures = {'metric': name, 'scopes_with_data': len(result.scopes),
+    # Named as the processor names its data: by alt_name when it has one.
+    series, _sep, alt_name = name.partition('@#')
+    figures = {'metric': series, 'scopes_with_data': len(result.scopes),
                'scopes_found': found, 'points': result.points,
                'quantity': str(result.quantity), 'unit': result.unit,
                'queries': queries, 'seconds': round(seconds, 3)}
+    name = alt_name or series
     sent = '%d queries in %.2f s' % (queries, seconds)
     if not batched_before:
         sent += (' (scope_batching is off: the processor sends one per '

@@ -24,6 +24,7 @@ from cloudkitty.check import connection
 from cloudkitty.check import discovery
 from cloudkitty.check import dry_run
 from cloudkitty.check import report
+from cloudkitty import collector
 
 CONF = cfg.CONF
 
@@ -34,6 +35,8 @@ def _batch_every_scope():
     The dry run sends one query per metric whatever the number of
     scopes, as a batching processor does.
     """
+    # Loading the collector's module registers its options.
+    collector.get_collector_without_invoke()
     group = 'collector_%s' % CONF.collect.collector
     batched = CONF[group].scope_batching
     CONF.set_override('scope_batching', True, group)
@@ -61,12 +64,12 @@ def run(out, start=None, progress=None):
     out.period = {'start': start.isoformat(), 'end': end.isoformat()}
     batched = _batch_every_scope()
     progress.say('configuration', force=True)
-    collector = configuration.load_collector(out)
+    built = configuration.load_collector(out)
     fetcher = configuration.load_fetcher(out)
-    if collector is None:
+    if built is None:
         return
     progress.say('connection', force=True)
-    if not connection.check(out, collector, end.isoformat()):
+    if not connection.check(out, built, end.isoformat()):
         return
     if fetcher is None:
         return
@@ -77,4 +80,4 @@ def run(out, start=None, progress=None):
     progress.say('dry run of %s to %s for %d scopes'
                  % (start.isoformat(), end.isoformat(), len(scopes)),
                  force=True)
-    dry_run.run(out, collector, scopes, start, end, progress, batched)
+    dry_run.run(out, built, scopes, start, end, progress, batched)
