@@ -122,6 +122,15 @@ class PrometheusCollectorBase(collector.BaseCollector):
         self._batcher, self._per_scope = self._make_batcher(
             CONF[self.options_group] if self.options_group else None)
 
+    @property
+    def unpinnable(self):
+        """``{metric: why}`` for the metrics ``@`` cannot pin.
+
+        Such a metric is collected only from a server that accepts the
+        ``time`` parameter; empty for a collector that does not pin.
+        """
+        return dict(self._unpinnable) if self.pins_queries else {}
+
     def metrics_where(self, test):
         """``{metric: test(extra_args)}`` where the test gives a truth."""
         found = ((name, test(metric['extra_args']))

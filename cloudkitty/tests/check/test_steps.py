@@ -1,0 +1,312 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+#
+"""The steps of cloudkitty-collector-check on a fake Keystone and Aetos."""
+import io
+
+from cloudkitty.check import dry_run
+from cloudkitty.check import report
+from cloudkitty.check import runner
+from cloudkitty import storage_state
+from cloudkitty import tests
+from cloudkitty.tests.check import check_fakes as fakes
+from cloudkitty.tests.collectors import aetos_fakes
+
+
+class CheckTestCase(tests.TestCase):
+
+    def setUp(self):
+        super(CheckTestCase, self).setUp()
+        # The aetos fetcher reads the scope states.
+        storage_state.StateManager().init()
+        self.stderr = io.StringIO()
+
+    def check(self, start=fakes.START):
+        out = report.Report()
+        runner.run(out, start, report.Progress(self.stderr))
+        return out
+
+    def lines(self, out, status=None):
+        return [(line.step, line.name) for line in out.lines
+                if status in (None, line.status)]
+
+    def line(self, out, step, name):
+        [found] = [line for line in out.lines
+                   if (line.step, line.name) == (step, name)]
+        return found
+
+
+class HealthyTest(CheckTestCase):
+
+    def test_every_step_ok_and_the_totals(self):
+        network, aetos = fakes.deploy(self)
+        out = self.check()
+        self.assertEqual(report.EXIT_OK, out.exit_status)
+        self.assertEqual([], self.lines(out, report.PROBLEM))
+        self.assertEqual(
+            [('configuration', 'metrics'),
+             ('configuration', 'collector options'),
+             ('configuration', 'pinning'),
+             ('configuration', 'fetcher options'),
+             ('connection', 'Keystone login'), ('connection', 'roles'),
+             ('connection', 'catalog'), ('connection', 'time'),
+             ('discovery', 'scopes'), ('dry run', 'instance_up'),
+             ('dry run', 'volume_gib'),
+             ('dry run', 'scopes without data')], self.lines(out))
+        instances = self.line(out, 'dry run', 'instance_up').details
+        self.assertEqual((2, 3, 3, '3', 'instance', 1), (
+            instances['scopes_with_data'], instances['scopes_found'],
+            instances['points'], instances['quantity'], instances['unit'],
+            instances['queries']))
+        volumes = self.line(out, 'dry run', 'volume_gib').details
+        self.assertEqual((2, 2, '22.5', 'GiB', 1), (
+            volumes['scopes_with_data'], volumes['points'],
+            volumes['quantity'], volumes['unit'], volumes['queries']))
+        idle = self.line(out, 'dry run', 'scopes without data')
+        self.assertEqual((report.WARNING, 1, ['p3']), (
+            idle.status, idle.details['count'], idle.details['examples']))
+        self.assertEqual(3, self.line(out, 'discovery', 'scopes')
+                         .details['count'])
+
+    def test_one_query_per_metric_whatever_the_scopes(self):
+        scopes = ['project-%04d' % i for i in range(500)]
+        usage = {'instance_up': [
+            ({'project_id': scope, 'resource_id': 'vm'}, '1')
+            for scope in scopes]}
+        network, aetos = fakes.deploy(
+            self, aetos=fakes.FakeAetos(scopes=scopes, usage=usage))
+        out = self.check()
+        self.assertEqual(2, len(aetos.usage_queries()))
+        line = self.line(out, 'dry run', 'instance_up')
+        self.assertEqual((500, 500, '500', 1), (
+            line.details['scopes_with_data'], line.details['points'],
+            line.details['quantity'], line.details['queries']))
+        self.assertIn('one per scope, 500', line.message)
+
+    def test_the_configured_batching_is_said(self):
+        fakes.deploy(self, scope_batching=True)
+        out = self.check()
+        self.assertNotIn('one per scope',
+                         self.line(out, 'dry run', 'instance_up').message)
+
+    def test_nothing_is_written_to_the_state(self):
+        fakes.deploy(self)
+        self.check()
+        self.assertEqual([], storage_state.StateManager().get_all())
+
+    def test_usage_of_scopes_not_found(self):
+        fakes.deploy(self, aetos=fakes.FakeAetos(scopes=['p1', 'p3']))
+        out = self.check()
+        missed = self.line(out, 'dry run', 'scopes not found')
+        self.assertEqual((report.WARNING, ['p2']),
+                         (missed.status, missed.details['examples']))
+        self.assertEqual(report.EXIT_OK, out.exit_status)
+
+    def test_progress_goes_to_stderr(self):
+        fakes.deploy(self)
+        self.check()
+        said = self.stderr.getvalue().splitlines()
+        self.assertEqual('cloudkitty-collector-check: configuration',
+                         said[0])
+        self.assertIn('cloudkitty-collector-check: discovery', said)
+
+
+class ConfigurationTest(CheckTestCase):
+
+    def test_a_collector_the_check_does_not_know(self):
+        fakes.deploy(self)
+        self.conf.set_override('collector', 'gnocchi', 'collect')
+        out = self.check()
+        self.assertEqual(report.EXIT_NOT_RUN, out.exit_status)
+        self.assertEqual([('configuration', 'collector')], self.lines(out))
+
+    def test_a_metric_the_schema_refuses(self):
+        metrics = {'metrics': {'instance_up': {
+            'unit': 'instance',
+            'extra_args': {'aggregation_method': 'median'}}}}
+        fakes.deploy(self, metrics=metrics)
+        out = self.check()
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        line = self.line(out, 'configuration', 'metrics')
+        self.assertEqual(report.PROBLEM, line.status)
+        self.assertIn('does not fit the aetos collector', line.message)
+        self.assertNotIn('connection', [step for step, _ in
+                                        self.lines(out)])
+
+    def test_a_metrics_file_missing(self):
+        fakes.deploy(self)
+        self.conf.set_override('metrics_conf', '/nonexistent/metrics.yml',
+                               'collect')
+        out = self.check()
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        self.assertIn('cannot be read',
+                      self.line(out, 'configuration', 'metrics').message)
+
+    def test_collector_options_that_cannot_work(self):
+        fakes.deploy(self)
+        self.conf.clear_override('auth_type', fakes.COLLECTOR_GROUP)
+        out = self.check()
+        line = self.line(out, 'configuration', 'collector options')
+        self.assertEqual(report.PROBLEM, line.status)
+        self.assertEqual('[collector_aetos] auth_type is not set: Aetos '
+                         'needs Keystone credentials', line.message)
+
+    def test_fetcher_options_that_cannot_work(self):
+        fakes.deploy(self)
+        self.conf.clear_override('metric', fakes.FETCHER_GROUP)
+        out = self.check()
+        line = self.line(out, 'configuration', 'fetcher options')
+        self.assertEqual(report.PROBLEM, line.status)
+        self.assertIn('[fetcher_aetos] metric is not set', line.message)
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+
+    def test_unpinnable_metrics_are_named(self):
+        metrics = {'metrics': {'instance_up': {
+            'unit': 'instance',
+            'extra_args': {'query_suffix': '* on() group_left up'}}}}
+        fakes.deploy(self, metrics=metrics)
+        out = self.check()
+        line = self.line(out, 'configuration', 'pinning')
+        self.assertEqual((report.WARNING, ['instance_up']),
+                         (line.status, line.details['metrics']))
+        # Aetos 2.0.0 takes time: the metric is collected.
+        self.assertEqual(report.EXIT_OK, out.exit_status)
+
+
+class ConnectionTest(CheckTestCase):
+
+    def test_wrong_password(self):
+        network, _aetos = fakes.deploy(self)
+        network.post(aetos_fakes.TOKEN_URL, status_code=401,
+                     json={'error': {'code': 401}})
+        out = self.check()
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        line = self.line(out, 'connection', 'Keystone login')
+        self.assertEqual(report.PROBLEM, line.status)
+        self.assertIn('refused the [collector_aetos] credentials (HTTP 401)',
+                      line.message)
+        self.assertNotIn(aetos_fakes.PASSWORD, out.render('json'))
+        self.assertNotIn('discovery', [step for step, _ in self.lines(out)])
+
+    def test_no_metric_storage_endpoint(self):
+        fakes.deploy(self, with_aetos=False)
+        out = self.check()
+        line = self.line(out, 'connection', 'catalog')
+        self.assertEqual(report.PROBLEM, line.status)
+        self.assertIn("No 'metric-storage' endpoint", line.message)
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+
+    def test_member_role(self):
+        fakes.deploy(self, roles=('member',))
+        out = self.check()
+        line = self.line(out, 'connection', 'roles')
+        self.assertEqual((report.PROBLEM, ['member']),
+                         (line.status, line.details['roles']))
+        self.assertIn('Aetos would narrow every query', line.message)
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+
+    def test_aetos_down(self):
+        network, _aetos = fakes.deploy(self)
+        network.get(fakes.QUERY_URL, status_code=503, text='down')
+        out = self.check()
+        self.assertEqual(report.PROBLEM,
+                         self.line(out, 'connection', 'query').status)
+
+    def test_time_refused_every_metric_pinned(self):
+        _network, aetos = fakes.deploy(
+            self, aetos=fakes.FakeAetos(refuse_time=True))
+        out = self.check()
+        line = self.line(out, 'connection', 'time')
+        self.assertEqual(report.OK, line.status)
+        self.assertIn('every metric pins itself', line.message)
+        self.assertEqual(report.EXIT_OK, out.exit_status)
+        self.assertEqual('3', self.line(out, 'dry run', 'instance_up')
+                         .details['quantity'])
+
+    def test_time_refused_unpinnable_metric(self):
+        metrics = {'metrics': dict(fakes.METRICS['metrics'], cpu={
+            'unit': 's', 'extra_args': {'query_prefix': 'time() -'}})}
+        fakes.deploy(self, metrics=metrics,
+                     aetos=fakes.FakeAetos(refuse_time=True))
+        out = self.check()
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        line = self.line(out, 'connection', 'time')
+        self.assertEqual((report.PROBLEM, ['cpu']),
+                         (line.status, line.details['metrics']))
+        cpu = self.line(out, 'dry run', 'cpu')
+        self.assertEqual(report.PROBLEM, cpu.status)
+        self.assertIn('Metric cpu cannot be collected from Aetos',
+                      cpu.message)
+        self.assertEqual(report.OK,
+                         self.line(out, 'dry run', 'instance_up').status)
+
+
+class DiscoveryTest(CheckTestCase):
+
+    def test_nothing_found(self):
+        fakes.deploy(self, aetos=fakes.FakeAetos(scopes=[]))
+        out = self.check()
+        line = self.line(out, 'discovery', 'scopes')
+        self.assertEqual(report.PROBLEM, line.status)
+        self.assertIn('the aetos fetcher found no scope', line.message)
+        self.assertNotIn('dry run', [step for step, _ in self.lines(out)])
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+
+    def test_dropped_values_are_warned(self):
+        fakes.deploy(self, aetos=fakes.FakeAetos(scopes=['p1', 'caf\xe9']))
+        out = self.check()
+        [warned] = [line for line in out.lines
+                    if line.step == 'discovery' and line.name == 'log']
+        self.assertEqual(report.WARNING, warned.status)
+        self.assertIn('cannot be scope IDs', warned.message)
+        self.assertEqual(1, self.line(out, 'discovery', 'scopes')
+                         .details['count'])
+
+    def test_discovery_failure_is_the_fetchers_line(self):
+        network, aetos = fakes.deploy(self)
+
+        def fail_discovery(request, context):
+            if aetos_fakes.query_params(request)['query'].startswith(
+                    'count by'):
+                context.status_code = 500
+                return 'boom'
+            return aetos(request, context)
+
+        network.get(fakes.QUERY_URL, text=fail_discovery)
+        out = self.check()
+        [failed] = [line for line in out.lines
+                    if line.step == 'discovery' and line.name == 'log']
+        self.assertEqual(report.PROBLEM, failed.status)
+        self.assertIn('Scope discovery through Aetos failed', failed.message)
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+
+
+class DryRunTest(CheckTestCase):
+
+    def test_metric_without_series(self):
+        usage = {'instance_up': fakes.USAGE['instance_up']}
+        fakes.deploy(self, aetos=fakes.FakeAetos(usage=usage))
+        out = self.check()
+        line = self.line(out, 'dry run', 'volume_gib')
+        self.assertEqual((report.PROBLEM, 0),
+                         (line.status, line.details['scopes_with_data']))
+        self.assertIn('no data for any of the 3 scopes found', line.message)
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+
+    def test_the_last_whole_period_the_processor_rates(self):
+        # 12:30 with two periods to wait: 10:00 to 11:00.
+        now = aetos_fakes.END_UNIX + 5400
+        start, end = dry_run.last_period(3600, 2, now)
+        self.assertEqual((aetos_fakes.END_UNIX - 3600, aetos_fakes.END_UNIX),
+                         (start.timestamp(), end.timestamp()))
+        start, end = dry_run.last_period(3600, 0, now)
+        self.assertEqual(aetos_fakes.END_UNIX + 3600, end.timestamp())
