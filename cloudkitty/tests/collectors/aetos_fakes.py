@@ -33,7 +33,7 @@ Public helpers:
 - Transport: ``tls_refusal``, ``pool_sizes``.
 - Logs: ``hear``, ``log_lines``, ``warning_lines``.
 - Time and threads: ``FakeClock``, ``run_in_threads``.
-- Loopback server: ``Handler``, ``Redirecting``, ``serve``.
+- Loopback server: ``Handler``, ``Redirecting``, ``Trickling``, ``serve``.
 """
 import datetime
 from http import server as http_server
@@ -41,6 +41,7 @@ import json
 import logging
 import ssl
 import threading
+import time
 from urllib import parse
 
 import fixtures
@@ -337,6 +338,28 @@ class Handler(http_server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+class Trickling(Handler):
+    """Answer 100,000 bytes, one every ``pause`` seconds.
+
+    Subclass it with the ``pause`` wanted; the body never ends in time.
+    """
+
+    pause = 0.05
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', '100000')
+        self.end_headers()
+        for _ in range(100000):
+            try:
+                self.wfile.write(b' ')
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(self.pause)
 
 
 class Redirecting(Handler):

@@ -415,20 +415,10 @@ class SlowAnswerTest(tests.TestCase):
     CEILING = 8.0
 
     def serve(self, pause):
-        class Trickle(fakes.Handler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', '100000')
-                self.end_headers()
-                for _ in range(100000):
-                    try:
-                        self.wfile.write(b' ')
-                        self.wfile.flush()
-                    except OSError:
-                        return
-                    time.sleep(pause)
+        class Trickle(fakes.Trickling):
+            pass
 
+        Trickle.pause = pause
         _server, url = fakes.serve(self, Trickle)
         return prometheus_client.PrometheusClient(
             url, timeout=self.READ_TIMEOUT,

@@ -495,22 +495,7 @@ class TricklingServerTest(tests.TestCase):
 
     def setUp(self):
         super(TricklingServerTest, self).setUp()
-
-        class Trickle(aetos_fakes.Handler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', '100000')
-                self.end_headers()
-                for _ in range(100000):
-                    try:
-                        self.wfile.write(b' ')
-                        self.wfile.flush()
-                    except OSError:
-                        return
-                    time.sleep(0.05)
-
-        _server, url = aetos_fakes.serve(self, Trickle)
+        _server, url = aetos_fakes.serve(self, aetos_fakes.Trickling)
         for name, value in (('prometheus_url', url), ('scope_batching', True),
                             ('timeout', self.READ_TIMEOUT),
                             ('answer_timeout', self.ANSWER_TIMEOUT)):
