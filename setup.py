@@ -27,6 +27,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from overlay import build  # noqa: E402
+from overlay import config  # noqa: E402
 
 
 def _requirements(path):
@@ -49,7 +50,7 @@ def _package_data(src, packages):
 
 def _setup_arguments():
     """Assemble the tree; every anticipated failure is an OverlayError."""
-    settings = build.load_settings(HERE / 'setup.cfg')
+    settings = config.load_settings(HERE / 'setup.cfg')
     src, base = build.prepare(HERE, HERE / 'build', settings)
     entry_points = build.merge_entry_points(
         base.entry_points, settings.entry_points,
@@ -101,7 +102,7 @@ def main():
     # write: the user has something to fix, and one line says what.
     try:
         arguments = _setup_arguments()
-    except (build.OverlayError, OSError) as exc:
+    except (config.OverlayError, OSError) as exc:
         sys.exit(_error(exc))
     setuptools.setup(**arguments)
 

@@ -41,11 +41,6 @@ BASE_WHEEL_ENV = 'CLOUDKITTY_BASE_WHEEL'
 IGNORED_SUFFIXES = ('.pyc', '.pyo', '.swp', '~')
 IGNORED_DIRS = ('__pycache__',)
 
-# setup.py and the tests drive the whole build through this module.
-OverlayError = config.OverlayError
-BASE_VERSION_ENV = config.BASE_VERSION_ENV
-load_settings = config.load_settings
-
 
 @dataclasses.dataclass
 class Base:
@@ -79,7 +74,8 @@ def fetch_base(settings, cache_dir, environ=os.environ):
     if local:
         wheel = pathlib.Path(local)
         if not wheel.is_file():
-            raise OverlayError('%s=%s: no such file' % (BASE_WHEEL_ENV, local))
+            raise config.OverlayError('%s=%s: no such file'
+                                      % (BASE_WHEEL_ENV, local))
     else:
         cache_dir = pathlib.Path(cache_dir)
         wheel = cache_dir / wheel_name(settings.base_version)
@@ -91,7 +87,7 @@ def fetch_base(settings, cache_dir, environ=os.environ):
             result = subprocess.run(cmd, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
             if result.returncode or not wheel.is_file():
-                raise OverlayError(
+                raise config.OverlayError(
                     'Could not download the base wheel %s with pip (exit '
                     'status %d): %s\nSet %s to a local copy of the wheel to '
                     'build offline.' % (wheel.name, result.returncode,
@@ -99,7 +95,7 @@ def fetch_base(settings, cache_dir, environ=os.environ):
                                         BASE_WHEEL_ENV))
     actual = sha256_of(wheel)
     if actual != settings.sha256:
-        raise OverlayError(
+        raise config.OverlayError(
             'Base wheel %s has sha256 %s but setup.cfg [overlay:%s] records '
             '%s: the file is corrupt or is not the released cloudkitty %s. '
             'Delete it and build again, or fix %s.'
@@ -152,8 +148,9 @@ def check_overlay(base_files, overlay, replaces,
             'and the base do not both have it: remove it from the list'
             % (path, section))
     if problems:
-        raise OverlayError('The overlay does not fit the base release:\n  ' +
-                           '\n  '.join(problems))
+        raise config.OverlayError(
+            'The overlay does not fit the base release:\n  '
+            + '\n  '.join(problems))
     return replaced
 
 
@@ -204,7 +201,7 @@ def merge_entry_points(base, ours, replaces=frozenset(),
                                    section))
             merged.setdefault(group, []).append(value)
     if problems:
-        raise OverlayError('\n  '.join(problems))
+        raise config.OverlayError('\n  '.join(problems))
     return merged
 
 

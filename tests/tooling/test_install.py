@@ -35,6 +35,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from overlay import build  # noqa: E402
+from overlay import config  # noqa: E402
 
 # The upper-constraints of each base release, by major version (setup.cfg
 # [overlay:<version>] names the same files).
@@ -104,7 +105,7 @@ class TestInstalledDistribution(unittest.TestCase):
             dist = importlib.metadata.distribution(build.PACKAGE)
         except importlib.metadata.PackageNotFoundError:
             self.skipTest('cloudkitty is not installed')
-        settings = build.load_settings(REPO / 'setup.cfg')
+        settings = config.load_settings(REPO / 'setup.cfg')
         if dist.version != settings.version:
             self.skipTest('cloudkitty %s is installed, not %s'
                           % (dist.version, settings.version))
@@ -145,7 +146,7 @@ class TestInstallLifeCycle(unittest.TestCase):
             '.git', '.tox', '.stack', 'build', '__pycache__'))
         self.env = dict(os.environ)
         self.env.pop('PIP_CONSTRAINT', None)
-        settings = build.load_settings(REPO / 'setup.cfg')
+        settings = config.load_settings(REPO / 'setup.cfg')
         cached = (REPO / 'build' / 'base-wheels' /
                   build.wheel_name(settings.base_version))
         if cached.is_file():

@@ -26,6 +26,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from overlay import build  # noqa: E402
+from overlay import config  # noqa: E402
 
 SETUP_CFG = """\
 [overlay]
@@ -92,7 +93,7 @@ class OverlayTreeTestCase(unittest.TestCase):
         path.write_text(text)
 
     def settings(self, **env):
-        return build.load_settings(self.repo / 'setup.cfg', env)
+        return config.load_settings(self.repo / 'setup.cfg', env)
 
     def prepare(self):
         return build.prepare(self.repo, self.tmp / 'build', self.settings(),
@@ -130,7 +131,7 @@ class TestPrepare(OverlayTreeTestCase):
                           'main'], merged['console_scripts'])
 
     def test_entry_point_clash_is_refused(self):
-        with self.assertRaises(build.OverlayError) as ctx:
+        with self.assertRaises(config.OverlayError) as ctx:
             build.merge_entry_points(
                 {'g': ['prometheus = a:B']}, {'g': ['prometheus = c:D']},
                 section='overlay:1.0.0')
@@ -151,7 +152,7 @@ class TestPrepare(OverlayTreeTestCase):
         for base, ours in (({'g': ['one = a:B']}, {}),
                            ({}, {'g': ['one = c:D']})):
             with self.subTest(base=base, ours=ours):
-                with self.assertRaises(build.OverlayError) as ctx:
+                with self.assertRaises(config.OverlayError) as ctx:
                     build.merge_entry_points(
                         base, ours, frozenset([('g', 'one')]),
                         'overlay:1.0.0')
@@ -163,7 +164,7 @@ class TestPrepare(OverlayTreeTestCase):
 
     def test_unlisted_replacement_is_refused(self):
         self.write('cloudkitty/collector/gnocchi.py', 'OURS = True\n')
-        with self.assertRaises(build.OverlayError) as ctx:
+        with self.assertRaises(config.OverlayError) as ctx:
             self.prepare()
         self.assertIn('cloudkitty/collector/gnocchi.py would replace the '
                       'base release\'s file of the same name, and it is not '
@@ -172,14 +173,14 @@ class TestPrepare(OverlayTreeTestCase):
 
     def test_init_in_a_base_directory_is_refused(self):
         self.write('cloudkitty/tests/common/__init__.py', '')
-        with self.assertRaises(build.OverlayError) as ctx:
+        with self.assertRaises(config.OverlayError) as ctx:
             self.prepare()
         self.assertIn('cloudkitty/tests/common/__init__.py would turn the '
                       'base directory', str(ctx.exception))
 
     def test_stale_replaces_entry_is_refused(self):
         os.remove(self.repo / 'cloudkitty/collector/prometheus.py')
-        with self.assertRaises(build.OverlayError) as ctx:
+        with self.assertRaises(config.OverlayError) as ctx:
             self.prepare()
         self.assertIn('cloudkitty/collector/prometheus.py is listed in '
                       'setup.cfg [overlay:1.0.0] replaces', str(ctx.exception))
@@ -194,7 +195,7 @@ class TestPrepare(OverlayTreeTestCase):
     def test_hash_mismatch_is_refused(self):
         with open(self.wheel, 'ab') as f:
             f.write(b'tampered')
-        with self.assertRaises(build.OverlayError) as ctx:
+        with self.assertRaises(config.OverlayError) as ctx:
             self.prepare()
         message = str(ctx.exception)
         self.assertIn('has sha256 %s' % build.sha256_of(self.wheel), message)
@@ -202,7 +203,7 @@ class TestPrepare(OverlayTreeTestCase):
 
     def test_missing_local_wheel_is_reported(self):
         self.env[build.BASE_WHEEL_ENV] = str(self.tmp / 'nowhere.whl')
-        with self.assertRaises(build.OverlayError) as ctx:
+        with self.assertRaises(config.OverlayError) as ctx:
             self.prepare()
         self.assertIn('nowhere.whl: no such file', str(ctx.exception))
 
@@ -217,7 +218,7 @@ class TestRealSetup(unittest.TestCase):
     """setup.py itself, on a copy of this repo and the real base wheel."""
 
     def setUp(self):
-        settings = build.load_settings(REPO / 'setup.cfg')
+        settings = config.load_settings(REPO / 'setup.cfg')
         wheel = os.environ.get(build.BASE_WHEEL_ENV) or (
             REPO / 'build' / 'base-wheels' /
             build.wheel_name(settings.base_version))
@@ -279,7 +280,7 @@ class TestSetupErrorLine(OverlayTreeTestCase):
     def run_setup(self, **env):
         return subprocess.run(
             [sys.executable, 'setup.py', '--version'], cwd=self.repo,
-            env={**os.environ, build.BASE_VERSION_ENV: '', **self.env, **env},
+            env={**os.environ, config.BASE_VERSION_ENV: '', **self.env, **env},
             capture_output=True, text=True, timeout=120)
 
     def assert_error_line(self, *facts, **env):
@@ -298,7 +299,7 @@ class TestSetupErrorLine(OverlayTreeTestCase):
 
     def test_settings_error(self):
         self.assert_error_line('No [overlay:2.0.0] section',
-                               **{build.BASE_VERSION_ENV: '2.0.0'})
+                               **{config.BASE_VERSION_ENV: '2.0.0'})
 
     def test_entry_point_clash(self):
         (self.repo / 'setup.cfg').write_text(

@@ -172,6 +172,9 @@ class TestRecordedBases(unittest.TestCase):
             'aetos = cloudkitty.collector.aetos:AetosCollector'],
         'cloudkitty.fetchers': [
             'aetos = cloudkitty.fetcher.aetos:AetosFetcher'],
+        'console_scripts': [
+            'cloudkitty-collector-check = '
+            'cloudkitty.cli.collector_check:cli'],
         'oslo.config.opts': [
             'cloudkitty.collector.aetos = cloudkitty.collector.aetos:'
             'list_opts',

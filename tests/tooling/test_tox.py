@@ -24,7 +24,7 @@ import unittest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from overlay import build  # noqa: E402
+from overlay import config  # noqa: E402
 
 
 class TestToxEnvironments(unittest.TestCase):
@@ -45,13 +45,13 @@ class TestToxEnvironments(unittest.TestCase):
     def assert_builds_and_tests(self, release, version, constraints):
         env = 'testenv:py3-' + release
         constraints = '{toxinidir}/constraints/' + constraints
-        self.assertEqual(version, self.setenv(env)[build.BASE_VERSION_ENV])
+        self.assertEqual(version, self.setenv(env)[config.BASE_VERSION_ENV])
         self.assertEqual(constraints, self.setenv(env)['PIP_CONSTRAINT'])
         self.assertIn('-c' + constraints, self.tox.get(env, 'deps'))
         pkg = self.tox.get(env, 'wheel_build_env')
         self.assertEqual('.pkg-' + release, pkg)
         self.assertEqual(
-            version, self.setenv('testenv:' + pkg)[build.BASE_VERSION_ENV])
+            version, self.setenv('testenv:' + pkg)[config.BASE_VERSION_ENV])
         # The functional run of the release installs the same wheel with
         # the same settings, against the services of the same release.
         functional = 'testenv:functional-' + release
