@@ -17,6 +17,7 @@ from cloudkitty.collector import prometheus_base
 from cloudkitty.collector import scope_batch
 from cloudkitty.common import prometheus_client
 from cloudkitty.common import prometheus_client_base
+from cloudkitty.common import prometheus_errors
 
 PROMETHEUS_COLLECTOR_OPTS = 'collector_prometheus'
 
@@ -42,8 +43,11 @@ collector_prometheus_opts += scope_batch.batch_opts
 cfg.CONF.register_opts(collector_prometheus_opts, PROMETHEUS_COLLECTOR_OPTS)
 
 # The base release's tests of this collector patch the client's methods
-# through this name (cloudkitty/tests/collectors/test_prometheus.py).
+# through this name (cloudkitty/tests/collectors/test_prometheus.py), and
+# its tests of the client read the exception through this module
+# (cloudkitty/tests/common/test_prometheus_client.py).
 PrometheusClient = prometheus_client.PrometheusClient
+PrometheusResponseError = prometheus_errors.PrometheusResponseError
 
 
 class PrometheusCollector(prometheus_base.PrometheusCollectorBase):

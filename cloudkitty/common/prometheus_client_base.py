@@ -26,8 +26,13 @@ import requests
 from requests import adapters as requests_adapters
 
 from cloudkitty.common import prometheus_answer
+from cloudkitty.common import prometheus_errors
 
 LOG = log.getLogger(__name__)
+
+# cloudkitty 25.0.0's cloudkitty/fetcher/prometheus.py and its tests
+# import the exception from this module.
+PrometheusResponseError = prometheus_errors.PrometheusResponseError
 
 __all__ = ['PrometheusClientBase', 'answer_opts', 'pooled_session']
 

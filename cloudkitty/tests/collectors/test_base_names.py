@@ -45,8 +45,10 @@ class CollectorAetosOptsTest(tests.TestCase):
                         ks_loading.get_auth_common_conf_options()}
         self.assertEqual(set(), keystoneauth & set(names))
         self.assertEqual(
-            ['interface', 'region_name'] +
+            ['interface', 'region_name', 'all_projects_roles',
+             'auth_retry_interval'] +
             list(aetos_setup.RETRY_OPTION_NAMES) +
+            [opt.dest for opt in prometheus_client_base.answer_opts] +
             [opt.dest for opt in scope_batch.batch_opts], names)
 
     def test_options_are_those_of_the_group(self):
