@@ -55,7 +55,7 @@ OLD_BASE = '2025.2'
 
 METRIC = base.METRIC
 METRICS = base.metrics_conf()
-TIME_WARNING_LOGGER = 'cloudkitty.common.prometheus_client_base'
+TIME_WARNING_LOGGER = 'cloudkitty.common.aetos_client'
 
 RENEWAL_MARGIN = 120
 """keystoneauth renews a token that has less than this many seconds left."""
@@ -197,12 +197,15 @@ class OldAetosTest(base.TestCase):
 
     def test_member_role_sees_nothing(self):
         # Aetos 1.0.0 narrows a member's queries on the label "project",
-        # which the planted data (labelled project_id) does not have.
+        # which the planted data (labelled project_id) does not have. The
+        # collector refuses such a token; saying that its role sees every
+        # project shows why.
         stack = self.stack
         admin = _load_collector(stack, self.workdir)
         observer = _load_collector(
             stack, self.workdir, username=stack.reader_user,
-            password=stack.reader_password, project_name=stack.reader_project)
+            password=stack.reader_password, project_name=stack.reader_project,
+            all_projects_roles='reader')
         self.assertTrue(_fetch(admin, stack, stack.reader_project, 2))
         self.assertEqual([], _fetch(observer, stack, stack.reader_project, 2))
 
@@ -211,7 +214,8 @@ class TokenScopeTest(base.TestCase):
     """Aetos' rules are project-scoped, enforced from Aetos 3.0.0 (2026.2).
 
     The collector asks Keystone for a project-scoped token; credentials
-    that give any other token are refused at start-up, with the fix.
+    that give any other token are refused at the first query, with the
+    fix.
     """
 
     @classmethod
