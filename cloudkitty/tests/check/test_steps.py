@@ -11,41 +11,14 @@
 #    under the License.
 #
 """The steps of cloudkitty-collector-check on a fake Keystone and Aetos."""
-import io
-
 from cloudkitty.check import dry_run
 from cloudkitty.check import report
-from cloudkitty.check import runner
 from cloudkitty import storage_state
-from cloudkitty import tests
 from cloudkitty.tests.check import check_fakes as fakes
 from cloudkitty.tests.collectors import aetos_fakes
 
 
-class CheckTestCase(tests.TestCase):
-
-    def setUp(self):
-        super(CheckTestCase, self).setUp()
-        # The aetos fetcher reads the scope states.
-        storage_state.StateManager().init()
-        self.stderr = io.StringIO()
-
-    def check(self, start=fakes.START):
-        out = report.Report()
-        runner.run(out, start, report.Progress(self.stderr))
-        return out
-
-    def lines(self, out, status=None):
-        return [(line.step, line.name) for line in out.lines
-                if status in (None, line.status)]
-
-    def line(self, out, step, name):
-        [found] = [line for line in out.lines
-                   if (line.step, line.name) == (step, name)]
-        return found
-
-
-class HealthyTest(CheckTestCase):
+class HealthyTest(fakes.CheckTestCase):
 
     def test_every_step_ok_and_the_totals(self):
         network, aetos = fakes.deploy(self)
@@ -62,18 +35,7 @@ class HealthyTest(CheckTestCase):
              ('discovery', 'scopes'), ('dry run', 'instance_up'),
              ('dry run', 'volume_gib'),
              ('dry run', 'scopes without data')], self.lines(out))
-        instances = self.line(out, 'dry run', 'instance_up').details
-        self.assertEqual((2, 3, 3, '3', 'instance', 1), (
-            instances['scopes_with_data'], instances['scopes_found'],
-            instances['points'], instances['quantity'], instances['unit'],
-            instances['queries']))
-        volumes = self.line(out, 'dry run', 'volume_gib').details
-        self.assertEqual((2, 2, '22.5', 'GiB', 1), (
-            volumes['scopes_with_data'], volumes['points'],
-            volumes['quantity'], volumes['unit'], volumes['queries']))
-        idle = self.line(out, 'dry run', 'scopes without data')
-        self.assertEqual((report.WARNING, 1, ['p3']), (
-            idle.status, idle.details['count'], idle.details['examples']))
+        self.assert_usage_totals(out)
         self.assertEqual(3, self.line(out, 'discovery', 'scopes')
                          .details['count'])
 
@@ -83,7 +45,7 @@ class HealthyTest(CheckTestCase):
             ({'project_id': scope, 'resource_id': 'vm'}, '1')
             for scope in scopes]}
         network, aetos = fakes.deploy(
-            self, aetos=fakes.FakeAetos(scopes=scopes, usage=usage))
+            self, aetos=fakes.FakeServer(scopes=scopes, usage=usage))
         out = self.check()
         self.assertEqual(2, len(aetos.usage_queries()))
         line = self.line(out, 'dry run', 'instance_up')
@@ -104,7 +66,7 @@ class HealthyTest(CheckTestCase):
         self.assertEqual([], storage_state.StateManager().get_all())
 
     def test_usage_of_scopes_not_found(self):
-        fakes.deploy(self, aetos=fakes.FakeAetos(scopes=['p1', 'p3']))
+        fakes.deploy(self, aetos=fakes.FakeServer(scopes=['p1', 'p3']))
         out = self.check()
         missed = self.line(out, 'dry run', 'scopes not found')
         self.assertEqual((report.WARNING, ['p2']),
@@ -120,7 +82,7 @@ class HealthyTest(CheckTestCase):
         self.assertIn('cloudkitty-collector-check: discovery', said)
 
 
-class ConfigurationTest(CheckTestCase):
+class ConfigurationTest(fakes.CheckTestCase):
 
     def test_a_collector_the_check_does_not_know(self):
         fakes.deploy(self)
@@ -182,7 +144,7 @@ class ConfigurationTest(CheckTestCase):
         self.assertEqual(report.EXIT_OK, out.exit_status)
 
 
-class ConnectionTest(CheckTestCase):
+class ConnectionTest(fakes.CheckTestCase):
 
     def test_wrong_password(self):
         network, _aetos = fakes.deploy(self)
@@ -223,7 +185,7 @@ class ConnectionTest(CheckTestCase):
 
     def test_time_refused_every_metric_pinned(self):
         _network, aetos = fakes.deploy(
-            self, aetos=fakes.FakeAetos(refuse_time=True))
+            self, aetos=fakes.FakeServer(refuse_time=True))
         out = self.check()
         line = self.line(out, 'connection', 'time')
         self.assertEqual(report.OK, line.status)
@@ -236,7 +198,7 @@ class ConnectionTest(CheckTestCase):
         metrics = {'metrics': dict(fakes.METRICS['metrics'], cpu={
             'unit': 's', 'extra_args': {'query_prefix': 'time() -'}})}
         fakes.deploy(self, metrics=metrics,
-                     aetos=fakes.FakeAetos(refuse_time=True))
+                     aetos=fakes.FakeServer(refuse_time=True))
         out = self.check()
         self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
         line = self.line(out, 'connection', 'time')
@@ -250,10 +212,10 @@ class ConnectionTest(CheckTestCase):
                          self.line(out, 'dry run', 'instance_up').status)
 
 
-class DiscoveryTest(CheckTestCase):
+class DiscoveryTest(fakes.CheckTestCase):
 
     def test_nothing_found(self):
-        fakes.deploy(self, aetos=fakes.FakeAetos(scopes=[]))
+        fakes.deploy(self, aetos=fakes.FakeServer(scopes=[]))
         out = self.check()
         line = self.line(out, 'discovery', 'scopes')
         self.assertEqual(report.PROBLEM, line.status)
@@ -262,7 +224,7 @@ class DiscoveryTest(CheckTestCase):
         self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
 
     def test_dropped_values_are_warned(self):
-        fakes.deploy(self, aetos=fakes.FakeAetos(scopes=['p1', 'caf\xe9']))
+        fakes.deploy(self, aetos=fakes.FakeServer(scopes=['p1', 'caf\xe9']))
         out = self.check()
         [warned] = [line for line in out.lines
                     if line.step == 'discovery' and line.name == 'log']
@@ -290,11 +252,11 @@ class DiscoveryTest(CheckTestCase):
         self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
 
 
-class DryRunTest(CheckTestCase):
+class DryRunTest(fakes.CheckTestCase):
 
     def test_metric_without_series(self):
         usage = {'instance_up': fakes.USAGE['instance_up']}
-        fakes.deploy(self, aetos=fakes.FakeAetos(usage=usage))
+        fakes.deploy(self, aetos=fakes.FakeServer(usage=usage))
         out = self.check()
         line = self.line(out, 'dry run', 'volume_gib')
         self.assertEqual((report.PROBLEM, 0),

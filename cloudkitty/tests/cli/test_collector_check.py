@@ -14,6 +14,9 @@
 import datetime
 import io
 import json
+import os
+import subprocess
+import sys
 
 import fixtures
 from oslo_config import cfg
@@ -21,6 +24,7 @@ from oslo_config import cfg
 from cloudkitty.check import report
 from cloudkitty.cli import collector_check
 from cloudkitty import tests
+from cloudkitty.tests.check import check_fakes
 
 
 class CollectorCheckCliTest(tests.TestCase):
@@ -77,3 +81,42 @@ class CollectorCheckCliTest(tests.TestCase):
         self.assertEqual(2, self.main())
         self.assertIn('[not run] check: unexpected: the check stopped '
                       '(RuntimeError): bug', self.stdout.getvalue())
+
+
+class FreshProcessTest(tests.TestCase):
+    """The command in an interpreter of its own, as a deployer runs it.
+
+    Nothing is imported before the command reads its options there,
+    unlike in the test process, where every test module is.
+    """
+
+    def run_command(self):
+        url = check_fakes.serve_prometheus(self)
+        directory = self.useFixture(fixtures.TempDir()).path
+        conf = os.path.join(directory, 'cloudkitty.conf')
+        with open(conf, 'w') as out:
+            out.write('[collect]\ncollector = prometheus\n'
+                      'metrics_conf = %s\n'
+                      '[fetcher]\nbackend = prometheus\n'
+                      '[fetcher_prometheus]\nprometheus_url = %s\n'
+                      'metric = %s\n'
+                      '[collector_prometheus]\nprometheus_url = %s\n'
+                      % (check_fakes.write_metrics(self, check_fakes.METRICS),
+                         url, check_fakes.FETCHER_METRIC, url))
+        result = subprocess.run(
+            [sys.executable, '-c', 'import sys; from cloudkitty.cli import '
+             'collector_check; sys.exit(collector_check.main())',
+             '--config-file', conf, '--format', 'json',
+             '--start', check_fakes.START.isoformat()],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            universal_newlines=True, timeout=120)
+        return result.returncode, json.loads(result.stdout)
+
+    def test_prometheus_collector_and_fetcher(self):
+        status, document = self.run_command()
+        self.assertEqual(0, status, document['lines'])
+        totals = {line['name']: line['details']['quantity']
+                  for line in document['lines']
+                  if line['step'] == 'dry run' and 'quantity' in
+                  line['details']}
+        self.assertEqual({'instance_up': '3', 'volume_gib': '22.5'}, totals)
