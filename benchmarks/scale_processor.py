@@ -227,13 +227,15 @@ def _run_mode(stack, mariadb, data, size, batching, metrics_file, budget,
         whole, per_scope = _whole_queries(requests)
         with open(env.log_file, errors='replace') as log:
             lines = log.read().splitlines()
-        failures = sum('Error processing scope' in line for line in lines)
+        failures = [line for line in lines
+                    if 'Error processing scope' in line]
         keys, rated, problems = _check(env.report(), data, size)
         spent, by_worker = _collect_times(lines)
     finally:
         env.cleanUp()
     if failures:
-        problems.insert(0, '%d scope passes failed' % failures)
+        problems.insert(0, '%d scope passes failed, first: %s' % (
+            len(failures), failures[0][:300]))
     return {'wall': wall, 'done': done, 'queries': len(requests),
             'keys': keys, 'rated': rated, 'problems': problems, 'load': load,
             'collect': spent, 'whole': whole, 'per_scope': per_scope,
