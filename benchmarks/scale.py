@@ -286,8 +286,18 @@ def main(argv=None):
     parser.add_argument('--processor-budget', type=float,
                         default=scale_processor.BUDGET,
                         help='seconds a processor run may last (per mode)')
+    parser.add_argument('--processor-scopes', type=int, default=1000,
+                        help='scopes the processor rates, the first of the '
+                             '1,000-scope hour (fewer for a quick run)')
+    parser.add_argument('--processor-workers', type=int, default=1,
+                        help='[orchestrator] max_workers of the processor')
+    parser.add_argument('--processor-only', action='store_true',
+                        help='skip the collector runs, only run the '
+                             'processor (plants the 1,000-scope hour)')
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(',')]
+    if args.processor_only:
+        sizes = [1000]
     began = time.monotonic()
     figures, processor = {}, None
     with tempfile.TemporaryDirectory(prefix='ck-scale-') as workdir, \
@@ -296,7 +306,7 @@ def main(argv=None):
             time.monotonic() - began, os.getloadavg()[0]))
         data = scale_data.ScaleBenchData(stack.dataset.start, sizes)
         plant(stack, data, workdir)
-        for size in sizes:
+        for size in ([] if args.processor_only else sizes):
             figures[size] = {}
             for name in ('aetos', 'prometheus'):
                 rows = measure_transport(stack, workdir, name, data, size,
@@ -307,8 +317,9 @@ def main(argv=None):
                                     MEMORY_SAMPLE)
             sys.stdout.flush()
         if not args.no_processor and 1000 in sizes:
-            processor = scale_processor.run(stack, data, 1000, workdir,
-                                            args.processor_budget)
+            processor = scale_processor.run(
+                stack, data, 1000, workdir, args.processor_budget,
+                args.processor_scopes, args.processor_workers)
     scale_report.summary(figures, processor)
     print('\nWhole run: %.1f s' % (time.monotonic() - began))
     return 0

@@ -11,10 +11,12 @@
 # under the License.
 """A real cloudkitty-processor rating one period of many scopes.
 
-Part of ``scale.py``: the processor (one worker, the Aetos collector, the
-``source`` fetcher listing the scopes, MariaDB for states and rated data,
-see ``tests/functional/services/cloudkitty_env.py``) rates the hour of one
-size, once per scope and once batched, each in a database of its own. Its wall
+Part of ``scale.py``: the processor (``--processor-workers`` worker
+processes, one by default, the Aetos collector, the ``source`` fetcher
+listing the scopes, MariaDB for states and rated data, see
+``tests/functional/services/cloudkitty_env.py``) rates the hour of one
+size, or its first ``--processor-scopes`` scopes, once per scope and once
+batched, each in a database of its own. Its wall
 time runs from its start until every scope's state reached that hour.
 CloudKitty's own work per scope (rating rules reloaded from the database,
 rated data and state written) costs far more than collecting on a loaded
@@ -26,8 +28,17 @@ collection time inside the processor comes from its debug log (from
 "Processing timestamp" to "Usage data" of each scope: the collection plus
 two state reads). The rated points are read back and compared with the
 planted values and between both modes.
+
+Each worker process has its own collector and kept answers, so the queries
+for every scope (those without the scope matcher) are counted per
+(metric, period) in Aetos' access log: at most one per worker each. The
+memory of each worker is its resident set (``VmRSS``, and its peak
+``VmHWM``) read from ``/proc/<pid>/status`` once every scope is rated,
+the workers being the processor's children in its process group (found by
+PID); batched minus per-scope is what batching keeps per worker.
 """
 
+import collections
 import datetime
 import decimal
 import os
@@ -47,14 +58,18 @@ import scale_data
 BUDGET = 900
 """Seconds a processor run may take before it is stopped (per mode)."""
 MODES = (('per-scope', False), ('batched', True))
-_LINE = re.compile(r'^(\S+ \S+) \d+ DEBUG cloudkitty\.orchestrator .*?'
+SCOPE_MATCHER = 'project_id="'
+"""What a query for one scope holds and a query for every scope lacks."""
+KIB = 1024.0
+_LINE = re.compile(r'^(\S+ \S+) (\d+) DEBUG cloudkitty\.orchestrator .*?'
                    r'(Processing timestamp \[\d|Usage data \[).*'
                    r'storage scope \[(\w+)\]')
 
 
-def _env(stack, mariadb, data, size, batching, metrics_file):
+def _env(stack, mariadb, data, size, batching, metrics_file, count,
+         workers):
     start, end = data.period(size)
-    scopes = data.scopes(size)
+    scopes = data.scopes(size)[:count]
     env = cloudkitty_env.CloudKittyEnv(
         mariadb, 'aetos', stack.collector_options(), start, scopes,
         prometheus_url=stack.prometheus_url, metrics_conf=metrics_file,
@@ -64,26 +79,80 @@ def _env(stack, mariadb, data, size, batching, metrics_file):
             'fetcher': {'backend': 'source'},
             'fetcher_source': {'sources': ','.join(scopes)},
             'collector_aetos': {'scope_batching': str(batching)},
+            'orchestrator': {'max_workers': str(workers)},
         })
     env.setUp()
     return env
 
 
 def _collect_times(lines):
-    """Seconds from "Processing timestamp" to "Usage data", per scope."""
+    """Collection times and scopes collected per worker, from the log.
+
+    :returns: (seconds from "Processing timestamp" to "Usage data", per
+        scope; {worker PID: scopes collected})
+    """
     began, spent = {}, []
+    by_worker = collections.Counter()
     for line in lines:
         found = _LINE.match(line)
         if not found:
             continue
-        stamp, what, scope = found.groups()
+        stamp, pid, what, scope = found.groups()
         moment = datetime.datetime.strptime(stamp,
                                             '%Y-%m-%d %H:%M:%S.%f')
         if what.startswith('Processing'):
             began[scope] = moment
         elif scope in began:
             spent.append((moment - began.pop(scope)).total_seconds())
-    return spent
+            by_worker[int(pid)] += 1
+    return spent, by_worker
+
+
+def _workers(master):
+    """PIDs of the processor's worker processes.
+
+    cotyledon forks them from the processor, which runs in a session and
+    process group of its own: its children in that group.
+    """
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as stat:
+                fields = stat.read().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue   # gone meanwhile
+        ppid, pgrp = int(fields[1]), int(fields[2])
+        if ppid == master and pgrp == master:
+            found.append(int(entry))
+    return sorted(found)
+
+
+def _memory(pid):
+    """(VmRSS, VmHWM) of a process in KiB, or None once it is gone."""
+    values = {}
+    try:
+        with open('/proc/%d/status' % pid) as status:
+            for line in status:
+                name, _sep, value = line.partition(':')
+                if name in ('VmRSS', 'VmHWM'):
+                    values[name] = int(value.split()[0])
+    except OSError:
+        return None
+    return values.get('VmRSS'), values.get('VmHWM')
+
+
+def _whole_queries(requests):
+    """(Counter of queries for every scope by query, per-scope count).
+
+    A query pins its period (``@ <end>``), so that the query string
+    names one (metric, period).
+    """
+    whole = collections.Counter(
+        request.params.get('query', '') for request in requests
+        if SCOPE_MATCHER not in request.params.get('query', ''))
+    return whole, len(requests) - sum(whole.values())
 
 
 def _rated_as_planted(point, qty):
@@ -140,43 +209,59 @@ def _wait(env, processor, until, count, budget):
         time.sleep(0.5)
 
 
-def _run_mode(stack, mariadb, data, size, batching, metrics_file, budget):
-    env = _env(stack, mariadb, data, size, batching, metrics_file)
+def _run_mode(stack, mariadb, data, size, batching, metrics_file, budget,
+              count, workers):
+    env = _env(stack, mariadb, data, size, batching, metrics_file, count,
+               workers)
     try:
         offset = stack.aetos.log_size()
         load = os.getloadavg()[0]
         with env.processor(fail_fast=False) as processor:
-            done, wall = _wait(env, processor, data.period(size)[0], size,
+            done, wall = _wait(env, processor, data.period(size)[0], count,
                                budget)
-        queries = len(stack.aetos.requests(offset, 1))
+            # Read while the workers wait for the next period, their kept
+            # answers still held.
+            memory = {pid: _memory(pid)
+                      for pid in _workers(processor.proc.pid)}
+        requests = stack.aetos.requests(offset, 1)
+        whole, per_scope = _whole_queries(requests)
         with open(env.log_file, errors='replace') as log:
             lines = log.read().splitlines()
-        failures = sum('Error processing scope' in line for line in lines)
+        failures = [line for line in lines
+                    if 'Error processing scope' in line]
         keys, rated, problems = _check(env.report(), data, size)
-        spent = _collect_times(lines)
+        spent, by_worker = _collect_times(lines)
     finally:
         env.cleanUp()
     if failures:
-        problems.insert(0, '%d scope passes failed' % failures)
-    return {'wall': wall, 'done': done, 'queries': queries, 'keys': keys,
-            'rated': rated, 'problems': problems, 'load': load,
-            'collect': spent}
+        problems.insert(0, '%d scope passes failed, first: %s' % (
+            len(failures), failures[0][:300]))
+    return {'wall': wall, 'done': done, 'queries': len(requests),
+            'keys': keys, 'rated': rated, 'problems': problems, 'load': load,
+            'collect': spent, 'whole': whole, 'per_scope': per_scope,
+            'memory': memory, 'by_worker': by_worker}
 
 
-def run(stack, data, size, workdir, budget=BUDGET):
-    """Rate the hour of ``size`` in both modes; returns the figures."""
+def run(stack, data, size, workdir, budget=BUDGET, count=None, workers=1):
+    """Rate the hour of ``size`` in both modes; returns the figures.
+
+    :param count: scopes to rate, the first of the size's; all if None
+    :param workers: ``[orchestrator] max_workers`` of the processor
+    """
+    count = size if count is None else min(count, size)
     metrics_file = os.path.join(workdir, 'processor-metrics.yml')
     with open(metrics_file, 'w') as out:
         yaml.safe_dump(scale_data.METRICS, out)
     started = time.monotonic()
-    figures = {'size': size, 'setup': 0.0, 'budget': budget}
+    figures = {'size': count, 'hour': size, 'setup': 0.0, 'budget': budget,
+               'workers': workers}
     mariadb = mariadb_mod.MariaDB()
     try:
         mariadb.setUp()
         figures['setup'] = time.monotonic() - started
         for mode, batching in MODES:
             figures[mode] = _run_mode(stack, mariadb, data, size, batching,
-                                      metrics_file, budget)
+                                      metrics_file, budget, count, workers)
     # Reported rather than raised: the collector figures stand anyway.
     except Exception as exc:
         figures['error'] = '%s: %s' % (type(exc).__name__, exc)
@@ -195,10 +280,11 @@ def _estimate(row, size):
 
 def print_table(figures):
     size = figures['size']
-    print('\ncloudkitty-processor, one worker, Aetos collector, one period '
-          'of %d scopes x %d metrics, budget %d s per mode (MariaDB ready in '
-          '%.1f s)' % (size, len(scale_data.METRICS['metrics']),
-                       figures['budget'], figures['setup']))
+    print('\ncloudkitty-processor, max_workers = %d, Aetos collector, one '
+          'period of %d scopes x %d metrics (of the %d-scope hour), budget '
+          '%d s per mode (MariaDB ready in %.1f s)' % (
+              figures['workers'], size, len(scale_data.METRICS['metrics']),
+              figures['hour'], figures['budget'], figures['setup']))
     if 'error' in figures:
         print('  NOT MEASURED: %s' % figures['error'])
     header = '%-10s %8s %7s %8s %15s %7s %7s %5s  %s' % (
@@ -221,6 +307,7 @@ def print_table(figures):
     print('  scopes: rated within the budget; all scopes s: * = linear '
           'extrapolation; coll s / ms: collection inside the processor, '
           'total / median per scope (debug log)')
+    print_workers(figures)
     if all(mode in figures for mode, _batching in MODES):
         one, other = figures['per-scope'], figures['batched']
         common = one['rated'] & other['rated']
@@ -234,15 +321,53 @@ def print_table(figures):
                       len(common), 'identical' if same else 'DIFFER'))
 
 
+def _mean_rss(row):
+    """Mean resident set of a run's workers at its end, in KiB."""
+    found = [memory[0] for memory in row['memory'].values() if memory]
+    return statistics.mean(found) if found else 0.0
+
+
+def print_workers(figures):
+    """Queries for every scope per (metric, period), memory per worker."""
+    metrics, workers = len(scale_data.METRICS['metrics']), figures['workers']
+    print('  queries for every scope (no scope matcher) in Aetos\' log, per '
+          '(metric, period); bound: one per worker, %d x %d = %d in all' % (
+              metrics, workers, metrics * workers))
+    print('  memory: each worker\'s VmRSS once every scope is rated, and '
+          'its peak VmHWM (/proc/<pid>/status)')
+    for mode, _batching in MODES:
+        row = figures.get(mode)
+        if row is None:
+            continue
+        whole = row['whole']
+        print('  %-10s whole queries %d for %d (metric, period), at most %d '
+              'each (%s); per-scope queries %d' % (
+                  mode, sum(whole.values()), len(whole),
+                  max(whole.values() or [0]),
+                  'within' if sum(whole.values()) <= metrics * workers and
+                  max(whole.values() or [0]) <= workers else 'OVER',
+                  row['per_scope']))
+        for pid, memory in sorted(row['memory'].items()):
+            rss, hwm = memory or (0, 0)
+            print('    worker %d: %d scopes, VmRSS %.1f MiB, VmHWM %.1f MiB'
+                  % (pid, row['by_worker'].get(pid, 0), rss / KIB,
+                     hwm / KIB))
+    if all(mode in figures for mode, _batching in MODES):
+        print('  kept by batching per worker (mean VmRSS batched - '
+              'per-scope): %.1f MiB' % (
+                  (_mean_rss(figures['batched']) -
+                   _mean_rss(figures['per-scope'])) / KIB))
+
+
 def print_summary(figures):
     if all(mode in figures for mode, _batching in MODES):
         size = figures['size']
         one, other = figures['per-scope'], figures['batched']
-        print('  processor, S=%d, one period: per-scope %.0f s%s (%d scopes '
-              'rated, %d queries), batched %.0f s%s (%d scopes, %d queries)'
-              % ((size,) + _estimate(one, size) + (one['done'],
-                                                   one['queries']) +
-                 _estimate(other, size) + (other['done'],
-                                           other['queries'])))
+        print('  processor (max_workers = %d), S=%d, one period: per-scope '
+              '%.0f s%s (%d scopes rated, %d queries), batched %.0f s%s (%d '
+              'scopes, %d queries)'
+              % ((figures['workers'], size) + _estimate(one, size) +
+                 (one['done'], one['queries']) + _estimate(other, size) +
+                 (other['done'], other['queries'])))
     else:
         print('  processor run: not measured (%s)' % figures.get('error'))
