@@ -182,7 +182,9 @@ class RecordedLogs(logging.Handler):
     """Every record of every logger, kept while installed on the root.
 
     The root logger and the libraries' own loggers are lowered to ``level``
-    for the duration, so nothing is filtered out before it reaches here.
+    for the duration, so nothing is filtered out before it reaches here;
+    their loggers that a logging configuration disabled (alembic's, when
+    CloudKitty migrates a database in this process) are enabled again.
     """
 
     LIBRARIES = ('cloudkitty', 'keystoneauth', 'urllib3', 'requests',
@@ -195,6 +197,7 @@ class RecordedLogs(logging.Handler):
             '%(levelname)s %(name)s %(message)s'))
         self._level = level
         self._saved = {}
+        self._enabled = []
 
     def emit(self, record):
         self.records.append(record)
@@ -204,6 +207,11 @@ class RecordedLogs(logging.Handler):
             logger = logging.getLogger(name)
             self._saved[name] = logger.level
             logger.setLevel(self._level)
+        for name, logger in list(logging.root.manager.loggerDict.items()):
+            if (name.split('.')[0] in self.LIBRARIES
+                    and getattr(logger, 'disabled', False)):
+                logger.disabled = False
+                self._enabled.append(logger)
         logging.getLogger().addHandler(self)
         return self
 
@@ -211,6 +219,9 @@ class RecordedLogs(logging.Handler):
         logging.getLogger().removeHandler(self)
         for name, level in self._saved.items():
             logging.getLogger(name).setLevel(level)
+        for logger in self._enabled:
+            logger.disabled = True
+        self._enabled = []
 
     def text(self):
         """Everything logged, formatted, tracebacks included."""

@@ -91,7 +91,7 @@ class SharedByThreadsTest(base.TestCase):
     to the mode without ``time`` once, with one warning between them.
     """
 
-    TIME_WARNING_LOGGER = 'cloudkitty.common.prometheus_client_base'
+    TIME_WARNING_LOGGER = 'cloudkitty.common.aetos_client'
 
     @classmethod
     def setUpClass(cls):

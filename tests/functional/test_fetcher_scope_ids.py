@@ -32,9 +32,10 @@ DISCOVERY_METRIC = 'ck_discovery_up'
 LONG_ID = 'x' * 300
 BAD_VALUES = ['\u00e9', LONG_ID, '']
 DROPPED = 'cannot be scope IDs and are not rated'
-# The base logs this line once a pass, its placeholders unformatted in
-# 24.0.0 ("scopes [{s}] loaded for fetcher {f}").
-PASS = re.compile(r'\] scopes \[(?:\d+|\{s\})\] loaded for fetcher')
+# The line each pass starts with: 23.0.0 says "Tenants loaded", later
+# releases "scopes [N] loaded" (24.0.0 leaves N unformatted).
+PASS = re.compile(r'\] (?:scopes \[(?:\d+|\{s\})\]|Tenants) loaded for '
+                  r'fetcher')
 WORKER_START = re.compile(r'Processor worker ID \[(\d+)\] is initiated')
 SCRAPE_TIMEOUT = 30
 
