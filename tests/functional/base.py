@@ -187,8 +187,9 @@ class RecordedLogs(logging.Handler):
     CloudKitty migrates a database in this process) are enabled again.
     """
 
+    # The tests' own loggers (functional.*) too.
     LIBRARIES = ('cloudkitty', 'keystoneauth', 'urllib3', 'requests',
-                 'stevedore')
+                 'stevedore', 'functional')
 
     def __init__(self, level=logging.DEBUG):
         super(RecordedLogs, self).__init__(level)
