@@ -15,7 +15,9 @@ A Prometheus-like server on 127.0.0.1 answers the ``prometheus``
 fetcher's discovery with S projects and each metric's query with the
 samples of ``scale_data``'s shapes (4 metrics, one hour); the command
 runs with the ``prometheus`` collector and fetcher, and its wall time,
-queries and totals are printed for each S.
+queries and totals are printed for each S. The server's handler and the
+configuration file are the unit tests' (``cloudkitty.tests``), installed
+with cloudkitty: the benchmark runs in the tox environment.
 
 Usage: python benchmarks/collector_check.py [--scopes 1000 10000]
        [--command PATH]
@@ -32,6 +34,9 @@ import time
 from urllib import parse
 
 import yaml
+
+from cloudkitty.tests.check import check_fakes
+from cloudkitty.tests.collectors import aetos_fakes
 
 METRICS = {'metrics': {
     'bench_instance_up': {'alt_name': 'instance', 'unit': 'instance',
@@ -84,18 +89,10 @@ def answer(query, scopes):
 
 
 def serve(scopes):
-    class Handler(http_server.BaseHTTPRequestHandler):
+    class Handler(aetos_fakes.Handler):
         def do_GET(self):
             query = dict(parse.parse_qsl(parse.urlsplit(self.path).query))
-            body = json.dumps(answer(query['query'], scopes)).encode()
-            self.send_response(200)
-            self.send_header('Content-Type', 'application/json')
-            self.send_header('Content-Length', str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+            self.send_json(200, answer(query['query'], scopes))
 
     server = http_server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -108,14 +105,8 @@ def run(command, scopes, directory):
     metrics = os.path.join(directory, 'metrics.yml')
     with open(metrics, 'w') as out:
         yaml.safe_dump(METRICS, out)
-    conf = os.path.join(directory, 'cloudkitty.conf')
-    with open(conf, 'w') as out:
-        out.write('[collect]\ncollector = prometheus\nmetrics_conf = %s\n'
-                  '[fetcher]\nbackend = prometheus\n'
-                  '[fetcher_prometheus]\nprometheus_url = %s\n'
-                  'metric = bench_instance_up\n'
-                  '[collector_prometheus]\nprometheus_url = %s\n'
-                  % (metrics, url, url))
+    conf = check_fakes.write_prometheus_conf(directory, metrics, url,
+                                             'bench_instance_up')
     began = time.monotonic()
     result = subprocess.run(
         [command, '--config-file', conf, '--format', 'json',

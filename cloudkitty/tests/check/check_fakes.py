@@ -69,6 +69,12 @@ USAGE = {
                    ({'project_id': 'p2', 'resource_id': 'v2'}, '2.5')],
 }
 
+# A metrics file whose aggregation method no collector's schema takes.
+REFUSED_METRICS = {'metrics': {'instance_up': {
+    'unit': 'instance', 'extra_args': {'aggregation_method': 'median'}}}}
+# USAGE without volume_gib: a metric whose query finds no series.
+USAGE_WITHOUT_VOLUMES = {'instance_up': USAGE['instance_up']}
+
 
 class FakeServer(object):
     """The answers of Aetos or Prometheus by query, and the queries sent.
@@ -113,6 +119,23 @@ class FakeServer(object):
                 and query != 'vector(1)']
 
 
+def fail_discovery(network, url, fake, prefix):
+    """Answer HTTP 500 to the discovery queries, ``fake`` to the others.
+
+    :param network: the requests-mock fixture of a deployment
+    :param url: the query URL the fetcher asks
+    :param fake: the deployment's FakeServer
+    :param prefix: how the fetcher's discovery query starts
+    """
+    def answer(request, context):
+        if aetos_fakes.query_params(request)['query'].startswith(prefix):
+            context.status_code = 500
+            return 'boom'
+        return fake(request, context)
+
+    network.get(url, text=answer)
+
+
 def write_metrics(test, metrics):
     """Write ``metrics`` as a metrics file for ``test``; returns its path."""
     directory = test.useFixture(fixtures.TempDir()).path
@@ -120,6 +143,28 @@ def write_metrics(test, metrics):
     with open(path, 'w') as out:
         yaml.safe_dump(metrics, out)
     return path
+
+
+def write_prometheus_conf(directory, metrics, url, metric):
+    """Write a cloudkitty.conf for the prometheus collector and fetcher.
+
+    A deployer's file, for the command run in an interpreter of its own.
+
+    :param directory: where the file is written
+    :param metrics: the metrics file's path
+    :param url: the Prometheus API both ask
+    :param metric: [fetcher_prometheus] metric, discovery's
+    :returns: the file's path
+    """
+    conf = os.path.join(directory, 'cloudkitty.conf')
+    with open(conf, 'w') as out:
+        out.write('[collect]\ncollector = prometheus\nmetrics_conf = %s\n'
+                  '[fetcher]\nbackend = prometheus\n'
+                  '[fetcher_prometheus]\nprometheus_url = %s\n'
+                  'metric = %s\n'
+                  '[collector_prometheus]\nprometheus_url = %s\n'
+                  % (metrics, url, metric, url))
+    return conf
 
 
 def _choose(test, metrics, collector, fetcher):
@@ -154,14 +199,12 @@ def deploy_prometheus(test, metrics=METRICS, fetcher='prometheus',
                       prometheus=None, **collector_options):
     """Configure the prometheus collector against a fake Prometheus.
 
-    :param test: a cloudkitty.tests.TestCase
-    :param metrics: the metrics file's content
+    ``test``, ``metrics`` and what it returns are as in :func:`deploy`.
+
     :param fetcher: the fetcher backend; the prometheus fetcher asks the
         same fake Prometheus
     :param prometheus: the FakeServer; a default one when None
-    :param collector_options: [collector_prometheus] options besides the
-        URL
-    :returns: ``(requests-mock fixture, FakeServer)``
+    :param collector_options: [collector_prometheus] options but the URL
     """
     _choose(test, metrics, 'prometheus', fetcher)
     for name, value in dict(prometheus_url=aetos_fakes.PROMETHEUS_URL,
@@ -278,6 +321,56 @@ class CheckTestCase(tests.TestCase):
         [found] = [line for line in out.lines
                    if (line.step, line.name) == (step, name)]
         return found
+
+    def steps(self, out):
+        """The steps ``out`` has lines of."""
+        return [step for step, _ in self.lines(out)]
+
+    def assert_problem(self, out, step, name, *texts):
+        """A problem line says ``texts``; the check exits on problems.
+
+        :returns: the line
+        """
+        found = self.line(out, step, name)
+        self.assertEqual(report.PROBLEM, found.status)
+        for text in texts:
+            self.assertIn(text, found.message)
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        return found
+
+    def assert_no_scope(self, out, *texts):
+        """Discovery found no scope, saying ``texts``; no dry run."""
+        self.assert_problem(out, 'discovery', 'scopes', *texts)
+        self.assertNotIn('dry run', self.steps(out))
+
+    def assert_no_series(self, out, *texts):
+        """volume_gib has no series in USAGE_WITHOUT_VOLUMES's scopes."""
+        found = self.assert_problem(out, 'dry run', 'volume_gib', *texts)
+        self.assertEqual(0, found.details['scopes_with_data'])
+
+    def assert_every_step_ok(self, out, checks):
+        """``out`` exits OK with the ``checks`` lines, then the dry run's.
+
+        :param checks: the (step, name) lines before discovery
+        """
+        self.assertEqual(report.EXIT_OK, out.exit_status)
+        self.assertEqual(checks + [
+            ('discovery', 'scopes'), ('dry run', 'instance_up'),
+            ('dry run', 'volume_gib'), ('dry run', 'scopes without data')],
+            self.lines(out))
+        self.assert_usage_totals(out)
+
+    def check_wrong_password(self, network):
+        """The report when Keystone refuses the password, never shown.
+
+        :param network: the requests-mock fixture of a deployment
+        """
+        network.post(aetos_fakes.TOKEN_URL, status_code=401,
+                     json={'error': {'code': 401}})
+        out = self.check()
+        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        self.assertNotIn(aetos_fakes.PASSWORD, out.render('json'))
+        return out
 
     def assert_usage_totals(self, out):
         """The dry run of ``out`` found USAGE over SCOPES, p3 idle."""

@@ -20,19 +20,11 @@ class PrometheusCollectorTest(fakes.CheckTestCase):
 
     def test_every_step_ok_and_the_totals(self):
         network, prometheus = fakes.deploy_prometheus(self)
-        out = self.check()
-        self.assertEqual(report.EXIT_OK, out.exit_status)
-        self.assertEqual(
-            [('configuration', 'metrics'),
-             ('configuration', 'collector options'),
-             ('configuration', 'log'),
-             ('configuration', 'pinning'),
-             ('configuration', 'fetcher options'),
-             ('connection', 'query'),
-             ('discovery', 'scopes'), ('dry run', 'instance_up'),
-             ('dry run', 'volume_gib'),
-             ('dry run', 'scopes without data')], self.lines(out))
-        self.assert_usage_totals(out)
+        self.assert_every_step_ok(self.check(), [
+            ('configuration', 'metrics'),
+            ('configuration', 'collector options'),
+            ('configuration', 'log'), ('configuration', 'pinning'),
+            ('configuration', 'fetcher options'), ('connection', 'query')])
 
     def test_the_period_end_is_the_time_sent(self):
         network, prometheus = fakes.deploy_prometheus(self)
@@ -63,32 +55,19 @@ class PrometheusCollectorTest(fakes.CheckTestCase):
         network.get(fakes.PROMETHEUS_QUERY_URL, status_code=503,
                     text='down')
         out = self.check()
-        line = self.line(out, 'connection', 'query')
-        self.assertEqual(report.PROBLEM, line.status)
-        self.assertIn('check that Prometheus is running', line.message)
-        self.assertNotIn('discovery', [step for step, _ in self.lines(out)])
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        self.assert_problem(out, 'connection', 'query',
+                            'check that Prometheus is running')
+        self.assertNotIn('discovery', self.steps(out))
 
     def test_a_metric_the_schema_refuses(self):
-        metrics = {'metrics': {'instance_up': {
-            'unit': 'instance',
-            'extra_args': {'aggregation_method': 'median'}}}}
-        fakes.deploy_prometheus(self, metrics=metrics)
-        out = self.check()
-        line = self.line(out, 'configuration', 'metrics')
-        self.assertEqual(report.PROBLEM, line.status)
-        self.assertIn('does not fit the prometheus collector', line.message)
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        fakes.deploy_prometheus(self, metrics=fakes.REFUSED_METRICS)
+        self.assert_problem(self.check(), 'configuration', 'metrics',
+                            'does not fit the prometheus collector')
 
     def test_metric_without_series(self):
-        usage = {'instance_up': fakes.USAGE['instance_up']}
-        fakes.deploy_prometheus(
-            self, prometheus=fakes.FakeServer(usage=usage))
-        out = self.check()
-        line = self.line(out, 'dry run', 'volume_gib')
-        self.assertEqual((report.PROBLEM, 0),
-                         (line.status, line.details['scopes_with_data']))
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        fakes.deploy_prometheus(self, prometheus=fakes.FakeServer(
+            usage=fakes.USAGE_WITHOUT_VOLUMES))
+        self.assert_no_series(self.check())
 
 
 class PrometheusFetcherTest(fakes.CheckTestCase):
@@ -113,27 +92,14 @@ class PrometheusFetcherTest(fakes.CheckTestCase):
 
     def test_nothing_found(self):
         fakes.deploy_prometheus(self, prometheus=fakes.FakeServer(scopes=[]))
-        out = self.check()
-        line = self.line(out, 'discovery', 'scopes')
-        self.assertEqual(report.PROBLEM, line.status)
-        self.assertIn('the prometheus fetcher found no scope: no series of '
-                      '[fetcher_prometheus] metric', line.message)
-        self.assertNotIn('dry run', [step for step, _ in self.lines(out)])
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        self.assert_no_scope(self.check(),
+                             'the prometheus fetcher found no scope: no '
+                             'series of [fetcher_prometheus] metric')
 
     def test_discovery_failure(self):
         network, prometheus = fakes.deploy_prometheus(self)
-
-        def fail_discovery(request, context):
-            if aetos_fakes.query_params(request)['query'].startswith('max('):
-                context.status_code = 500
-                return 'boom'
-            return prometheus(request, context)
-
-        network.get(fakes.PROMETHEUS_QUERY_URL, text=fail_discovery)
-        out = self.check()
-        line = self.line(out, 'discovery', 'scopes')
-        self.assertEqual(report.PROBLEM, line.status)
-        self.assertIn('scope discovery failed (PrometheusFetcherError)',
-                      line.message)
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        fakes.fail_discovery(network, fakes.PROMETHEUS_QUERY_URL,
+                             prometheus, 'max(')
+        self.assert_problem(self.check(), 'discovery', 'scopes',
+                            'scope discovery failed '
+                            '(PrometheusFetcherError)')

@@ -23,19 +23,13 @@ class HealthyTest(fakes.CheckTestCase):
     def test_every_step_ok_and_the_totals(self):
         network, aetos = fakes.deploy(self)
         out = self.check()
-        self.assertEqual(report.EXIT_OK, out.exit_status)
         self.assertEqual([], self.lines(out, report.PROBLEM))
-        self.assertEqual(
-            [('configuration', 'metrics'),
-             ('configuration', 'collector options'),
-             ('configuration', 'pinning'),
-             ('configuration', 'fetcher options'),
-             ('connection', 'Keystone login'), ('connection', 'roles'),
-             ('connection', 'catalog'), ('connection', 'time'),
-             ('discovery', 'scopes'), ('dry run', 'instance_up'),
-             ('dry run', 'volume_gib'),
-             ('dry run', 'scopes without data')], self.lines(out))
-        self.assert_usage_totals(out)
+        self.assert_every_step_ok(out, [
+            ('configuration', 'metrics'),
+            ('configuration', 'collector options'),
+            ('configuration', 'pinning'), ('configuration', 'fetcher options'),
+            ('connection', 'Keystone login'), ('connection', 'roles'),
+            ('connection', 'catalog'), ('connection', 'time')])
         self.assertEqual(3, self.line(out, 'discovery', 'scopes')
                          .details['count'])
 
@@ -92,17 +86,11 @@ class ConfigurationTest(fakes.CheckTestCase):
         self.assertEqual([('configuration', 'collector')], self.lines(out))
 
     def test_a_metric_the_schema_refuses(self):
-        metrics = {'metrics': {'instance_up': {
-            'unit': 'instance',
-            'extra_args': {'aggregation_method': 'median'}}}}
-        fakes.deploy(self, metrics=metrics)
+        fakes.deploy(self, metrics=fakes.REFUSED_METRICS)
         out = self.check()
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
-        line = self.line(out, 'configuration', 'metrics')
-        self.assertEqual(report.PROBLEM, line.status)
-        self.assertIn('does not fit the aetos collector', line.message)
-        self.assertNotIn('connection', [step for step, _ in
-                                        self.lines(out)])
+        self.assert_problem(out, 'configuration', 'metrics',
+                            'does not fit the aetos collector')
+        self.assertNotIn('connection', self.steps(out))
 
     def test_a_metrics_file_missing(self):
         fakes.deploy(self)
@@ -125,11 +113,8 @@ class ConfigurationTest(fakes.CheckTestCase):
     def test_fetcher_options_that_cannot_work(self):
         fakes.deploy(self)
         self.conf.clear_override('metric', fakes.FETCHER_GROUP)
-        out = self.check()
-        line = self.line(out, 'configuration', 'fetcher options')
-        self.assertEqual(report.PROBLEM, line.status)
-        self.assertIn('[fetcher_aetos] metric is not set', line.message)
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        self.assert_problem(self.check(), 'configuration', 'fetcher options',
+                            '[fetcher_aetos] metric is not set')
 
     def test_unpinnable_metrics_are_named(self):
         metrics = {'metrics': {'instance_up': {
@@ -148,33 +133,22 @@ class ConnectionTest(fakes.CheckTestCase):
 
     def test_wrong_password(self):
         network, _aetos = fakes.deploy(self)
-        network.post(aetos_fakes.TOKEN_URL, status_code=401,
-                     json={'error': {'code': 401}})
-        out = self.check()
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
-        line = self.line(out, 'connection', 'Keystone login')
-        self.assertEqual(report.PROBLEM, line.status)
-        self.assertIn('refused the [collector_aetos] credentials (HTTP 401)',
-                      line.message)
-        self.assertNotIn(aetos_fakes.PASSWORD, out.render('json'))
-        self.assertNotIn('discovery', [step for step, _ in self.lines(out)])
+        out = self.check_wrong_password(network)
+        self.assert_problem(out, 'connection', 'Keystone login',
+                            'refused the [collector_aetos] credentials '
+                            '(HTTP 401)')
+        self.assertNotIn('discovery', self.steps(out))
 
     def test_no_metric_storage_endpoint(self):
         fakes.deploy(self, with_aetos=False)
-        out = self.check()
-        line = self.line(out, 'connection', 'catalog')
-        self.assertEqual(report.PROBLEM, line.status)
-        self.assertIn("No 'metric-storage' endpoint", line.message)
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        self.assert_problem(self.check(), 'connection', 'catalog',
+                            "No 'metric-storage' endpoint")
 
     def test_member_role(self):
         fakes.deploy(self, roles=('member',))
-        out = self.check()
-        line = self.line(out, 'connection', 'roles')
-        self.assertEqual((report.PROBLEM, ['member']),
-                         (line.status, line.details['roles']))
-        self.assertIn('Aetos would narrow every query', line.message)
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        line = self.assert_problem(self.check(), 'connection', 'roles',
+                                   'Aetos would narrow every query')
+        self.assertEqual(['member'], line.details['roles'])
 
     def test_aetos_down(self):
         network, _aetos = fakes.deploy(self)
@@ -200,10 +174,8 @@ class ConnectionTest(fakes.CheckTestCase):
         fakes.deploy(self, metrics=metrics,
                      aetos=fakes.FakeServer(refuse_time=True))
         out = self.check()
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
-        line = self.line(out, 'connection', 'time')
-        self.assertEqual((report.PROBLEM, ['cpu']),
-                         (line.status, line.details['metrics']))
+        line = self.assert_problem(out, 'connection', 'time')
+        self.assertEqual(['cpu'], line.details['metrics'])
         cpu = self.line(out, 'dry run', 'cpu')
         self.assertEqual(report.PROBLEM, cpu.status)
         self.assertIn('Metric cpu cannot be collected from Aetos',
@@ -216,12 +188,7 @@ class DiscoveryTest(fakes.CheckTestCase):
 
     def test_nothing_found(self):
         fakes.deploy(self, aetos=fakes.FakeServer(scopes=[]))
-        out = self.check()
-        line = self.line(out, 'discovery', 'scopes')
-        self.assertEqual(report.PROBLEM, line.status)
-        self.assertIn('the aetos fetcher found no scope', line.message)
-        self.assertNotIn('dry run', [step for step, _ in self.lines(out)])
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        self.assert_no_scope(self.check(), 'the aetos fetcher found no scope')
 
     def test_dropped_values_are_warned(self):
         fakes.deploy(self, aetos=fakes.FakeServer(scopes=['p1', 'caf\xe9']))
@@ -235,34 +202,18 @@ class DiscoveryTest(fakes.CheckTestCase):
 
     def test_discovery_failure_is_the_fetchers_line(self):
         network, aetos = fakes.deploy(self)
-
-        def fail_discovery(request, context):
-            if aetos_fakes.query_params(request)['query'].startswith(
-                    'count by'):
-                context.status_code = 500
-                return 'boom'
-            return aetos(request, context)
-
-        network.get(fakes.QUERY_URL, text=fail_discovery)
-        out = self.check()
-        [failed] = [line for line in out.lines
-                    if line.step == 'discovery' and line.name == 'log']
-        self.assertEqual(report.PROBLEM, failed.status)
-        self.assertIn('Scope discovery through Aetos failed', failed.message)
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        fakes.fail_discovery(network, fakes.QUERY_URL, aetos, 'count by')
+        self.assert_problem(self.check(), 'discovery', 'log',
+                            'Scope discovery through Aetos failed')
 
 
 class DryRunTest(fakes.CheckTestCase):
 
     def test_metric_without_series(self):
-        usage = {'instance_up': fakes.USAGE['instance_up']}
-        fakes.deploy(self, aetos=fakes.FakeServer(usage=usage))
-        out = self.check()
-        line = self.line(out, 'dry run', 'volume_gib')
-        self.assertEqual((report.PROBLEM, 0),
-                         (line.status, line.details['scopes_with_data']))
-        self.assertIn('no data for any of the 3 scopes found', line.message)
-        self.assertEqual(report.EXIT_PROBLEMS, out.exit_status)
+        fakes.deploy(self, aetos=fakes.FakeServer(
+            usage=fakes.USAGE_WITHOUT_VOLUMES))
+        self.assert_no_series(self.check(),
+                              'no data for any of the 3 scopes found')
 
     def test_the_last_whole_period_the_processor_rates(self):
         # 12:30 with two periods to wait: 10:00 to 11:00.

@@ -14,7 +14,6 @@
 import datetime
 import io
 import json
-import os
 import subprocess
 import sys
 
@@ -93,16 +92,9 @@ class FreshProcessTest(tests.TestCase):
     def run_command(self):
         url = check_fakes.serve_prometheus(self)
         directory = self.useFixture(fixtures.TempDir()).path
-        conf = os.path.join(directory, 'cloudkitty.conf')
-        with open(conf, 'w') as out:
-            out.write('[collect]\ncollector = prometheus\n'
-                      'metrics_conf = %s\n'
-                      '[fetcher]\nbackend = prometheus\n'
-                      '[fetcher_prometheus]\nprometheus_url = %s\n'
-                      'metric = %s\n'
-                      '[collector_prometheus]\nprometheus_url = %s\n'
-                      % (check_fakes.write_metrics(self, check_fakes.METRICS),
-                         url, check_fakes.FETCHER_METRIC, url))
+        conf = check_fakes.write_prometheus_conf(
+            directory, check_fakes.write_metrics(self, check_fakes.METRICS),
+            url, check_fakes.FETCHER_METRIC)
         result = subprocess.run(
             [sys.executable, '-c', 'import sys; from cloudkitty.cli import '
              'collector_check; sys.exit(collector_check.main())',
